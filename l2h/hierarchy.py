@@ -161,9 +161,14 @@ def clades(h: Hierarchy) -> list[frozenset]:
     "The set of clusters under each internal node, in merge order."
     return [frozenset(g + p) for g, p in h.merges]
 
-# %% ../nbs/01_hierarchy.ipynb #0db3cb66
+# %% ../nbs/01_hierarchy.ipynb #2acaa151
 _FORMAT = 'l2h.hierarchy'
 _STATS = ('counts', 'cluster_scores', 'merge_scores', 'merge_affinities')
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 def atomic_write(path, data: str | bytes):
     "Write `data` to `path` through a temporary file in the same folder, renamed into place."
@@ -171,6 +176,7 @@ def atomic_write(path, data: str | bytes):
     fd, tmp = tempfile.mkstemp(dir=path.parent or '.', prefix=f'.{path.name}.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'wb') as f: f.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make results unreadable to collaborators
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -202,7 +208,7 @@ def _layout(h: Hierarchy, heights) -> tuple[np.ndarray, np.ndarray]:
     for t, (a, b) in enumerate(h.children.tolist()): pos[K + t] = (pos[a] + pos[b]) / 2
     return pos, np.concatenate([np.zeros(K), _check_heights(h, heights)])
 
-# %% ../nbs/01_hierarchy.ipynb #2294707e
+# %% ../nbs/01_hierarchy.ipynb #df45b49c
 _ORIENTATIONS = ('top', 'bottom', 'left', 'right')
 
 @_method
@@ -227,7 +233,7 @@ def plot(h: Hierarchy, names=None, ax=None, orientation: str = 'left', heights=N
     span, hmax = (-0.5, K - 0.5), height.max() * 1.02
     leaf_axis, height_axis = (ax.xaxis, ax.yaxis) if vertical else (ax.yaxis, ax.xaxis)
     (ax.set_xlim, ax.set_ylim)[not vertical](span)
-    (ax.set_ylim, ax.set_xlim)[not vertical]((hmax, 0) if orientation in ('bottom', 'right') else (0, hmax))
+    (ax.set_ylim, ax.set_xlim)[not vertical]((hmax, 0) if orientation in ('bottom', 'left') else (0, hmax))
     order = h.leaf_order()
     if K <= max_labels:
         leaf_axis.set_ticks(np.arange(K))

@@ -1,0 +1,93 @@
+"""Speed and memory of `logits_to_hierarchy` on ImageNet-sized logits (not part of the test run).
+
+    python tests/benchmarks/bench_core.py                 # 1,281,167 × 1000 float32, the issue's goal
+    python tests/benchmarks/bench_core.py --n 200000      # smaller, quicker
+    python tests/benchmarks/bench_core.py --device cuda   # on a GPU
+
+Prints: the time of one `logits.max(1)` pass (NumPy on the array, torch on the same memory), the time of L2H and the
+ratio (goal: ≤ 10), the extra peak memory of L2H as a share of the logits (goal: ≤ 0.5), time per sample at growing N
+(goal: flat, i.e. linear in N), and the plain reference's time at a size it can finish.
+"""
+import argparse
+import resource
+import time
+
+import numpy as np
+import torch
+
+from l2h.core import l2h_reference, logits_to_hierarchy
+
+
+def class_structured_logits(n, k, seed=0, chunk=65536):
+    """float32 logits with ImageNet-like structure: classes in families of 10 and super-families of 100.
+
+    A sample of class y gets +6.5 on y, +3 on y's family, +3 on y's super-family, plus noise per class (σ 2), per
+    family (σ 1.5) and per super-family (σ 1), so it is confused mostly within its family. At K = 1000: top-1 agreement
+    with y ≈ 77%, mean max-softmax ≈ 0.63, median gap to the row maximum ≈ −12 (a ResNet-50 on ImageNet: 76%, ~0.8).
+    """
+    g = torch.Generator().manual_seed(seed)
+    family, sup = torch.arange(k) // 10, torch.arange(k) // 100
+    out = np.empty((n, k), dtype=np.float32)
+    for s in range(0, n, chunk):
+        m = min(chunk, n - s)
+        y = torch.randint(0, k, (m,), generator=g)
+        L = torch.from_numpy(out[s:s + m])
+        torch.randn(m, k, generator=g, out=L).mul_(2.0)
+        L += (torch.randn(m, int(family.max()) + 1, generator=g) * 1.5)[:, family]
+        L += (torch.randn(m, int(sup.max()) + 1, generator=g) * 1.0)[:, sup]
+        L += 6.5 * (torch.arange(k) == y[:, None]) + 3.0 * (family == family[y][:, None]) + 3.0 * (sup == sup[y][:, None])
+    return out
+
+
+def best_of(f, repeat=3):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter(); f(); times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def peak_rss_bytes():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument('--n', type=int, default=1_281_167)
+    p.add_argument('--k', type=int, default=1000)
+    p.add_argument('--device', default=None)
+    p.add_argument('--skip-scaling', action='store_true')
+    a = p.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; logits {a.n} × {a.k} float32")
+    t = time.perf_counter()
+    L = class_structured_logits(a.n, a.k)
+    print(f"made logits in {time.perf_counter() - t:.1f} s ({L.nbytes / 2**30:.2f} GiB)")
+    T = torch.from_numpy(L)
+    t_np = best_of(lambda: L.max(1))
+    t_torch = best_of(lambda: T.max(1))
+    print(f"one logits.max(1) pass: NumPy {t_np:.3f} s, torch {t_torch:.3f} s")
+    if a.device and a.device.startswith('cuda'):
+        T = T.to(a.device); torch.cuda.synchronize()
+        t_gpu_max = best_of(lambda: (T.max(1), torch.cuda.synchronize()))
+        print(f"one logits.max(1) pass on {a.device}: {t_gpu_max:.4f} s")
+    base = peak_rss_bytes()
+    t = time.perf_counter()
+    h = logits_to_hierarchy(T if a.device else L, device=a.device, progress=False)
+    if a.device and a.device.startswith('cuda'): torch.cuda.synchronize()
+    t_l2h = time.perf_counter() - t
+    extra = max(0, peak_rss_bytes() - base)
+    print(f"logits_to_hierarchy: {t_l2h:.2f} s = {t_l2h / t_np:.1f}× the NumPy max pass, {t_l2h / t_torch:.1f}× torch's")
+    print(f"extra peak memory (RSS): {extra / 2**20:.0f} MiB = {extra / L.nbytes:.3f}× the logits")
+    print(f"root split: {len(h.merges[-1][0])} | {len(h.merges[-1][1])} clusters")
+    if not a.skip_scaling and not a.device:
+        for n in (a.n // 8, a.n // 4, a.n // 2, a.n):
+            tn = best_of(lambda: logits_to_hierarchy(L[:n], progress=False), repeat=1)
+            print(f"  N = {n:>9}: {tn:6.2f} s, {tn / n * 1e6:.2f} µs per sample")
+    small = class_structured_logits(20_000, 200, seed=1)
+    t_ref = best_of(lambda: l2h_reference(small), repeat=1)
+    t_fast = best_of(lambda: logits_to_hierarchy(small, progress=False), repeat=1)
+    print(f"20,000 × 200: l2h_reference {t_ref:.2f} s, logits_to_hierarchy {t_fast:.3f} s "
+          f"(same merges: {l2h_reference(small.astype(np.float64)) == logits_to_hierarchy(small.astype(np.float64))})")
+
+
+if __name__ == '__main__':
+    main()

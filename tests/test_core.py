@@ -1,0 +1,152 @@
+"The fast L2H against the plain reference on hundreds of logit sets, its inputs, and its refusals."
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import arrays
+
+import l2h.core as core
+from l2h.core import Hierarchy, l2h_reference, logits_to_hierarchy, SCORES
+from logit_sets import logit_sets, tree_logits
+
+pytestmark = pytest.mark.filterwarnings('ignore:.*no sample assigned')
+SETS = logit_sets()
+
+
+@pytest.mark.parametrize('name,L', SETS, ids=[n for n, _ in SETS])
+def test_fast_equals_reference(name, L):
+    assert logits_to_hierarchy(L) == l2h_reference(L)
+
+
+@pytest.mark.parametrize('score', ['sum', 'mean'])
+@pytest.mark.parametrize('name,L', SETS[::7], ids=[n for n, _ in SETS[::7]])
+def test_other_scores_equal_reference(name, L, score):
+    assert logits_to_hierarchy(L, score=score) == l2h_reference(L, score=score)
+
+
+def test_statistics_match_reference():
+    L = tree_logits(np.random.default_rng(3), 400, 15)
+    fast, ref = logits_to_hierarchy(L), l2h_reference(L)
+    np.testing.assert_array_equal(fast.counts, ref.counts)
+    np.testing.assert_allclose(fast.cluster_scores, ref.cluster_scores, rtol=1e-12)
+    np.testing.assert_allclose(fast.merge_scores, ref.merge_scores, rtol=1e-12)
+    np.testing.assert_allclose(fast.merge_affinities, ref.merge_affinities, rtol=1e-9)
+
+
+def test_small_chunks_give_the_same_merges(monkeypatch):
+    "Every chunked loop, run with chunks of 7 rows, must not change a merge."
+    monkeypatch.setattr(core, '_chunk_rows', lambda K, itemsize, budget=0: 7)
+    for name, L in SETS[::5]: assert logits_to_hierarchy(L) == l2h_reference(L), name
+
+
+@pytest.mark.parametrize('seed', range(5))
+def test_float32_and_float16_inputs(seed):
+    L = tree_logits(np.random.default_rng(seed), 2000, 40).astype(np.float32)
+    ref = l2h_reference(L.astype(np.float64))
+    assert logits_to_hierarchy(L) == ref
+    assert logits_to_hierarchy(torch.from_numpy(L)) == ref
+    half = L.astype(np.float16)
+    assert logits_to_hierarchy(half) == l2h_reference(half.astype(np.float64))
+
+
+def test_memmap_and_noncontiguous_inputs(tmp_path):
+    L = tree_logits(np.random.default_rng(1), 500, 20)
+    ref = l2h_reference(L)
+    np.save(tmp_path / 'L.npy', L)
+    assert logits_to_hierarchy(np.load(tmp_path / 'L.npy', mmap_mode='r')) == ref
+    assert logits_to_hierarchy(np.asfortranarray(L)) == ref
+    assert logits_to_hierarchy(np.ascontiguousarray(L[::-1])[::-1]) == ref
+    assert logits_to_hierarchy(L.tolist()) == ref
+    assert logits_to_hierarchy(torch.from_numpy(L), device='cpu') == ref
+
+
+def test_input_is_not_modified():
+    L = tree_logits(np.random.default_rng(2), 300, 10)
+    before = L.copy()
+    logits_to_hierarchy(L)
+    np.testing.assert_array_equal(L, before)
+
+
+def test_rows_in_any_order_give_the_same_tree():
+    rng = np.random.default_rng(4)
+    L = tree_logits(rng, 800, 25)
+    assert logits_to_hierarchy(L[rng.permutation(len(L))]) == logits_to_hierarchy(L)
+
+
+@settings(max_examples=150, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 25), st.integers(2, 7)), elements=st.integers(-3, 3).map(float)))
+def test_property_integer_logits_with_many_ties(L):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        assert logits_to_hierarchy(L) == l2h_reference(L)
+
+
+@settings(max_examples=100, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 40), st.integers(2, 9)),
+              elements=st.floats(-30, 30, allow_nan=False, allow_infinity=False)),
+       st.sampled_from(SCORES))
+def test_property_tree_follows_the_definition(L, score):
+    "Each merge's group is a lowest-score group; the record is a valid tree; counts add up to N."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        h = logits_to_hierarchy(L, score=score)
+    N, K = L.shape
+    assert h.counts.sum() == N and len(h.merges) == K - 1
+    assert sorted(h.merges[-1][0] + h.merges[-1][1]) == list(range(K))
+    np.testing.assert_array_less(np.diff(h.merge_scores) * 0, 1)  # finite
+    assert Hierarchy(h.merges, K) == h
+    assert h == l2h_reference(L, score=score)
+
+
+@pytest.mark.parametrize('bad,message', [
+    (np.zeros(5), '2-D (N samples x K clusters), got shape (5,)'),
+    (np.zeros((2, 3, 4)), 'got shape (2, 3, 4)'),
+    (np.zeros((0, 4)), 'N = 0'),
+    (np.zeros((4, 1)), 'K = 1'),
+    (np.zeros((4, 0)), 'K = 0'),
+])
+def test_bad_shapes(bad, message):
+    with pytest.raises(ValueError, match=message.replace('(', r'\(').replace(')', r'\)')):
+        logits_to_hierarchy(bad)
+
+
+@pytest.mark.parametrize('bad', [np.zeros((3, 3), int), np.zeros((3, 3), bool), np.zeros((3, 3), complex),
+                                 np.array([['a', 'b']]), torch.zeros(3, 3, dtype=torch.int64)])
+def test_non_float_dtypes(bad):
+    with pytest.raises(TypeError, match='floating point'):
+        logits_to_hierarchy(bad)
+
+
+@pytest.mark.parametrize('value,kind', [(np.nan, 'NaN'), (np.inf, r'\+inf'), (-np.inf, '-inf')])
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+def test_non_finite_values_are_named_with_their_row(value, kind, dtype):
+    L = np.random.default_rng(0).normal(size=(50, 4)).astype(dtype)
+    L[37, 2] = value
+    with pytest.raises(ValueError, match=f'{kind} \\(first in row 37\\)'):
+        logits_to_hierarchy(L)
+
+
+def test_unknown_score():
+    with pytest.raises(ValueError, match="score must be one of sum_of_means, sum, mean; got 'max'"):
+        logits_to_hierarchy(np.zeros((3, 3)), score='max')
+
+
+def test_empty_clusters_are_named_in_a_warning():
+    L = np.random.default_rng(0).normal(size=(30, 6))
+    L[:, [1, 4]] -= 100
+    with pytest.warns(UserWarning, match='2 of 6 clusters have no sample assigned.*: 1, 4'):
+        h = logits_to_hierarchy(L)
+    assert {h.merges[0][0], h.merges[0][1]} >= {(1,)} and h.counts[[1, 4]].tolist() == [0, 0]
+
+
+def test_hierarchy_validation():
+    with pytest.raises(ValueError, match='not one of the groups present after 1 merges'):
+        Hierarchy([((0,), (1,)), ((0,), (2,))])
+    with pytest.raises(ValueError, match='not one of the groups'):
+        Hierarchy([((0,), (1,)), ((0, 0), (2,))])
+    with pytest.raises(TypeError, match='sequence of cluster ids'):
+        Hierarchy([((0,), 'ab')])
+    with pytest.raises(ValueError, match='counts must have one entry per cluster'):
+        Hierarchy([((0,), (1,))], counts=[1, 2, 3])
