@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['SCORES', 'TIE_RTOL', 'Hierarchy', 'as_logits', 'first_best', 'l2h_reference', 'logits_to_hierarchy']
+__all__ = ['SCORES', 'TIE_RTOL', 'Hierarchy', 'as_logits', 'first_best', 'l2h_reference', 'assignments', 'logits_to_hierarchy']
 
 # %% ../nbs/00_core.ipynb #9e7b8c0b
 def _as_cluster_tuple(group, what: str) -> tuple:
@@ -184,9 +184,9 @@ def _argmax_rows(x: torch.Tensor) -> torch.Tensor:
     if x.device.type == 'cpu': return torch.from_numpy(x.numpy().argmax(1))
     return x.argmax(1)
 
-# %% ../nbs/00_core.ipynb #e20ebc46
-def _chunk_rows(K: int, itemsize: int, budget: int = 1 << 20) -> int:
-    "Rows per chunk so that one chunk of work space stays near `budget` bytes (1 MiB: inside a core's cache)."
+# %% ../nbs/00_core.ipynb #5ec9e8e9
+def _chunk_rows(K: int, itemsize: int, budget: int = 1 << 21) -> int:
+    "Rows per chunk so that one chunk of work space stays near `budget` bytes (2 MiB: cache-sized, few calls)."
     return max(1, budget // (K * itemsize))
 
 # %% ../nbs/00_core.ipynb #6857ddb3
@@ -245,7 +245,15 @@ def _progress(iterable, progress, desc: str):
     from tqdm.auto import tqdm
     return tqdm(iterable, desc=desc, leave=False)
 
-# %% ../nbs/00_core.ipynb #05343c8f
+# %% ../nbs/00_core.ipynb #219cc045
+def assignments(logits) -> np.ndarray:
+    "a(x) = argmax_k L_k(x) for every sample (first index on ties), read a chunk of rows at a time."
+    L = as_logits(logits)
+    wide = L.dtype if L.dtype in (torch.float32, torch.float64) else torch.float32  # half types: NumPy lacks bfloat16
+    step = _chunk_rows(L.shape[1], L.element_size())
+    return np.concatenate([_argmax_rows(L[s:s + step].to(wide)).cpu().numpy() for s in range(0, len(L), step)])
+
+# %% ../nbs/00_core.ipynb #0cf42f70
 _CANCEL = {torch.float32: 3e-2, torch.float64: 1e-3}
 
 def _reassign(L, rows, own, group, stats: _RowStats, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -268,11 +276,13 @@ def _reassign(L, rows, own, group, stats: _RowStats, dtype, device) -> tuple[tor
         outside = S2 - inside
         p = gap.exp() / outside
         direct = ~(outside > _CANCEL[dtype] * S2) | (gap < _FLOOR[dtype])
-        if direct.any(): p[direct] = 1. / _exp(sub[direct].sub_(v[direct])).sum(1).double()
+        if direct.sum() > len(direct) // 2:  # then summing every row beats copying out the direct ones
+            p = torch.where(direct, 1. / _exp(sub.sub_(v)).sum(1).double(), p)
+        elif direct.any(): p[direct] = 1. / _exp(sub[direct].sub_(v[direct])).sum(1).double()
         best[s:s + step], prob[s:s + step] = c, p
     return best, prob
 
-# %% ../nbs/00_core.ipynb #10d274f8
+# %% ../nbs/00_core.ipynb #3125d8ad
 def _best_outside(L, rows, group, position, stats: _RowStats, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
     "c'(x) and p'(x) for all samples `rows` of the group `group`."
     if len(group) == 1:
@@ -287,19 +297,19 @@ def _best_outside(L, rows, group, position, stats: _RowStats, dtype, device) -> 
     own = torch.from_numpy(position).to(device)[stats.assigned[rows]]
     return _reassign(L, rows, own, group, stats, dtype, device)
 
-# %% ../nbs/00_core.ipynb #51812cae
+# %% ../nbs/00_core.ipynb #399d8ca3
 def _move_if_it_fits(L: torch.Tensor, device: torch.device) -> torch.Tensor:
     "`L` on `device` when there is room for it there; otherwise left where it is and read a chunk at a time."
     try: return L.to(device)
     except torch.OutOfMemoryError: return L
 
-# %% ../nbs/00_core.ipynb #89057434
+# %% ../nbs/00_core.ipynb #18495634
 def _node_scores(sum_g: np.ndarray, count: np.ndarray, sum_means: np.ndarray, score: str) -> np.ndarray:
     if score == 'sum': return sum_g
     if score == 'mean': return np.divide(sum_g, count, out=np.zeros_like(sum_g), where=count > 0)
     return sum_means
 
-# %% ../nbs/00_core.ipynb #c254ae89
+# %% ../nbs/00_core.ipynb #4d84fbf7
 def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, progress=None) -> Hierarchy:
     "The L2H hierarchy of the clusters of `logits` (N samples × K clusters): same merges as `l2h_reference`, fast."
     _check_score(score)
