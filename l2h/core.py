@@ -253,19 +253,24 @@ def assignments(logits) -> np.ndarray:
     step = _chunk_rows(L.shape[1], L.element_size())
     return np.concatenate([_argmax_rows(L[s:s + step].to(wide)).cpu().numpy() for s in range(0, len(L), step)])
 
-# %% ../nbs/00_core.ipynb #0cf42f70
+# %% ../nbs/00_core.ipynb #8db38d6b
 _CANCEL = {torch.float32: 3e-2, torch.float64: 1e-3}
 
-def _reassign(L, rows, own, group, stats: _RowStats, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
-    "c'(x) and p'(x) for the samples `rows` of `group`; `own` is the position of a(x) in `group`."
-    K = L.shape[1]
+def _rows_of(L: torch.Tensor, rows: torch.Tensor, work: torch.Tensor) -> torch.Tensor:
+    "The rows `rows` of `L` as a chunk in `work`'s dtype and device (copied into `work` when they match)."
+    if L.dtype == work.dtype and L.device == work.device: return torch.index_select(L, 0, rows, out=work[:len(rows)])
+    return L.index_select(0, rows.to(L.device)).to(device=work.device, dtype=work.dtype)
+
+def _reassign(L, rows, own, group, stats: _RowStats, work: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    "c'(x) and p'(x) for the samples `rows` of `group`; `own` is the position of a(x) in `group`; `work`: scratch rows."
+    device, dtype = work.device, work.dtype
     best = torch.empty(len(rows), dtype=torch.int64, device=device)
     prob = torch.empty(len(rows), dtype=torch.float64, device=device)
     cols = torch.as_tensor(group, device=device)
-    step = _chunk_rows(K, torch.finfo(dtype).bits // 8)
+    step = len(work)
     for s in range(0, len(rows), step):
         r = rows[s:s + step]
-        sub = L.index_select(0, r.to(L.device)).to(device=device, dtype=dtype)
+        sub = _rows_of(L, r, work)
         m, S2 = stats.top[r], stats.rest[r]
         e_in = _exp(sub.index_select(1, cols) - m[:, None].to(dtype))
         inside = e_in.scatter_(1, own[s:s + step, None], 0.).sum(1).double()  # Σ_{c∈G*, c≠a(x)} exp(L_c − m)
@@ -282,20 +287,21 @@ def _reassign(L, rows, own, group, stats: _RowStats, dtype, device) -> tuple[tor
         best[s:s + step], prob[s:s + step] = c, p
     return best, prob
 
-# %% ../nbs/00_core.ipynb #3125d8ad
-def _best_outside(L, rows, group, position, stats: _RowStats, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+# %% ../nbs/00_core.ipynb #78c3976b
+def _best_outside(L, rows, group, position, stats: _RowStats, work) -> tuple[torch.Tensor, torch.Tensor]:
     "c'(x) and p'(x) for all samples `rows` of the group `group`."
+    device = work.device
     if len(group) == 1:
         gap = stats.runner_gap[rows]
         best, prob = stats.runner[rows], gap.exp() / stats.rest[rows]
-        far = gap < _FLOOR[dtype]
+        far = gap < _FLOOR[work.dtype]
         if far.any():
             own = torch.zeros(int(far.sum()), dtype=torch.int64, device=device)
-            best[far], prob[far] = _reassign(L, rows[far], own, group, stats, dtype, device)
+            best[far], prob[far] = _reassign(L, rows[far], own, group, stats, work)
         return best, prob
     position[group] = np.arange(len(group))
     own = torch.from_numpy(position).to(device)[stats.assigned[rows]]
-    return _reassign(L, rows, own, group, stats, dtype, device)
+    return _reassign(L, rows, own, group, stats, work)
 
 # %% ../nbs/00_core.ipynb #399d8ca3
 def _move_if_it_fits(L: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -309,7 +315,7 @@ def _node_scores(sum_g: np.ndarray, count: np.ndarray, sum_means: np.ndarray, sc
     if score == 'mean': return np.divide(sum_g, count, out=np.zeros_like(sum_g), where=count > 0)
     return sum_means
 
-# %% ../nbs/00_core.ipynb #4d84fbf7
+# %% ../nbs/00_core.ipynb #78e2c5f2
 def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, progress=None) -> Hierarchy:
     "The L2H hierarchy of the clusters of `logits` (N samples × K clusters): same merges as `l2h_reference`, fast."
     _check_score(score)
@@ -320,6 +326,7 @@ def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, pro
     dtype = torch.float64 if L.dtype == torch.float64 else torch.float32
     if progress is None: progress = N * K > 2e8
     stats = _first_pass(L, device, dtype, progress)
+    work = torch.empty(min(N, _chunk_rows(K, torch.finfo(dtype).bits // 8)), K, dtype=dtype, device=device)
     order = torch.sort(stats.assigned, stable=True).indices
     count = torch.bincount(stats.assigned, minlength=K).cpu().numpy()
     starts = np.concatenate([[0], np.cumsum(count)])
@@ -342,7 +349,7 @@ def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, pro
         rows = torch.cat([order[starts[c]:starts[c + 1]] for c in members[G]]).sort().values
         rp = np.zeros(K)
         if len(rows):
-            best, prob = _best_outside(L, rows, members[G], position, stats, dtype, device)
+            best, prob = _best_outside(L, rows, members[G], position, stats, work)
             rp = torch.bincount(best, weights=prob, minlength=K).cpu().numpy()
         mean_rp = np.bincount(node_of, weights=rp, minlength=n_nodes)[alive] / size[alive]
         mean_rp[i] = -np.inf
