@@ -125,7 +125,7 @@ def leaf_purity(clusters, labels) -> float:
     "Σ over clusters of the count of their majority label, over N."
     return _purity(_contingency(labels, clusters, names=('labels', 'clusters')))
 
-# %% ../nbs/02_metrics.ipynb #3f29fa19
+# %% ../nbs/02_metrics.ipynb #cd4f26b4
 _TABLE_BUDGET = 1 << 23   # counts held at once by the per-node label table: 64 MiB of int64
 
 def _as_hierarchy(hierarchy) -> Hierarchy:
@@ -138,6 +138,15 @@ def _cluster_ids(clusters, K: int) -> np.ndarray:
     if c.dtype.kind not in 'iu': raise ValueError(f"clusters must be integer cluster ids, got dtype {c.dtype}")
     if c.min() < 0 or c.max() >= K: raise ValueError(f"clusters must be cluster ids in 0..{K - 1}, got values {c.min()}..{c.max()}")
     return c.astype(np.int64)
+
+def _tree_inputs(hierarchy, clusters, labels) -> tuple[Hierarchy, np.ndarray, np.ndarray, int]:
+    "The hierarchy, checked cluster ids, label codes and the number of labels, for scores of a tree against labels."
+    h = _as_hierarchy(hierarchy)
+    c = _cluster_ids(clusters, h.n_clusters)
+    codes, n = _label_codes(labels, 'labels')
+    _check_same_length(c, codes, ('clusters', 'labels'))
+    _check_classes(n, 'labels')
+    return h, c, codes, n
 
 # %% ../nbs/02_metrics.ipynb #787d9844
 def _node_counts(h: Hierarchy, leaf_counts: np.ndarray) -> np.ndarray:
@@ -170,15 +179,10 @@ def _dendrogram_purity(h: Hierarchy, clusters: np.ndarray, codes: np.ndarray, n_
         mass += _same_label_purity_mass(h, _node_counts(h, leaf_table.reshape(K, width)), node_size)
     return mass / pairs
 
-# %% ../nbs/02_metrics.ipynb #4c12f5d1
+# %% ../nbs/02_metrics.ipynb #6ffb4b6f
 def dendrogram_purity(hierarchy, clusters, labels) -> float:
     "Mean, over pairs of samples with the same label, of that label's share of the samples under their lowest common ancestor."
-    h = _as_hierarchy(hierarchy)
-    c = _cluster_ids(clusters, h.n_clusters)
-    codes, n = _label_codes(labels, 'labels')
-    _check_same_length(c, codes, ('clusters', 'labels'))
-    _check_classes(n, 'labels')
-    return _dendrogram_purity(h, c, codes, n)
+    return _dendrogram_purity(*_tree_inputs(hierarchy, clusters, labels))
 
 # %% ../nbs/02_metrics.ipynb #82837881
 def _cell(value) -> str:
@@ -219,14 +223,10 @@ def level_scores(hierarchy, clusters, level_labels: Mapping) -> Scores:
     c = _cluster_ids(clusters, h.n_clusters)
     return Scores({name: _level_row(h, c, labels, str(name)) for name, labels in level_labels.items()})
 
-# %% ../nbs/02_metrics.ipynb #f360d1c5
+# %% ../nbs/02_metrics.ipynb #f0b635ad
 def evaluate(hierarchy, clusters, labels, level_labels: Mapping | None = None) -> Scores:
     "Leaf-level scores, dendrogram purity and per-level scores of a tree over the clusters, in one table."
-    h = _as_hierarchy(hierarchy)
-    c = _cluster_ids(clusters, h.n_clusters)
-    codes, n = _label_codes(labels, 'labels')
-    _check_same_length(c, codes, ('clusters', 'labels'))
-    _check_classes(n, 'labels')
+    h, c, codes, n = _tree_inputs(hierarchy, clusters, labels)
     levels = level_scores(h, c, level_labels) if level_labels is not None else {}
     if 'leaves' in levels: raise ValueError("'leaves' names the row of the clusters; give that level another name")
     return Scores(leaves=_row(h, c, codes, n, c, h.n_clusters), **levels)
