@@ -189,46 +189,42 @@ def _chunk_rows(K: int, itemsize: int, budget: int = 1 << 21) -> int:
     "Rows per chunk so that one chunk of work space stays near `budget` bytes (2 MiB: cache-sized, few calls)."
     return max(1, budget // (K * itemsize))
 
-# %% ../nbs/00_core.ipynb #6857ddb3
-_EXP_MIN = {torch.float32: -87., torch.float64: -700.}
-_FLOOR = {torch.float32: -60., torch.float64: -650.}
+# %% ../nbs/00_core.ipynb #8500a990
+def _log_softmax_at(x: torch.Tensor, index: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    "log softmax(x)[index] of every row of `x` (float64), written through the scratch buffer `out`."
+    return torch.log_softmax(x, 1, out=out[:len(x)]).gather(1, index[:, None])[:, 0].double()
 
-def _exp(x: torch.Tensor) -> torch.Tensor:
-    "exp(x) in place, with x ≤ 0 clamped where exp underflows anyway."
-    return x.clamp_min_(_EXP_MIN[x.dtype]).exp_()
-
-# %% ../nbs/00_core.ipynb #4e871cea
+# %% ../nbs/00_core.ipynb #12f696ff
 class _RowStats(NamedTuple):
     "What the first pass keeps per sample."
-    assigned: torch.Tensor    # a(x)
-    top: torch.Tensor         # m(x), float64
-    rest: torch.Tensor        # S2(x) = Σ_{c≠a(x)} exp(L_c − m), float64
-    runner: torch.Tensor      # b(x), the best cluster but a(x)
-    runner_gap: torch.Tensor  # L_b − m, float64
+    assigned: torch.Tensor       # a(x)
+    log_rest: torch.Tensor       # log S2(x), S2 = Σ_{c≠a(x)} exp(L_c − L_a); float64
+    runner: torch.Tensor         # b(x), the best cluster but a(x)
+    runner_logp: torch.Tensor    # log p'(x) when G* = {a(x)}; float64
 
-# %% ../nbs/00_core.ipynb #c1eda8a5
+# %% ../nbs/00_core.ipynb #647691ba
 def _first_pass(L: torch.Tensor, device, dtype, progress) -> _RowStats:
-    "a(x), m(x), S2(x), b(x) and L_b − m for every sample, on `device`."
+    "a(x), log S2(x), b(x) and log p'(x) for G* = {a(x)}, for every sample, on `device`."
     N, K = L.shape
     rows = _chunk_rows(K, torch.finfo(dtype).bits // 8)
-    out = _RowStats(*(torch.empty(N, dtype=t, device=device) for t in (torch.int64, torch.float64, torch.float64,
-                                                                        torch.int64, torch.float64)))
+    out = _RowStats(*(torch.empty(N, dtype=t, device=device) for t in (torch.int64, torch.float64, torch.int64, torch.float64)))
     work = torch.empty(min(rows, N), K, dtype=dtype, device=device)
+    scratch = torch.empty_like(work)
     for start in _progress(range(0, N, rows), progress, 'L2H: first pass'):
         chunk = L[start:start + rows].to(device, non_blocking=True)
         w, span = work[:len(chunk)], slice(start, start + len(chunk))
         w.copy_(chunk)
         a = _argmax_rows(w).to(device)
-        m = w.gather(1, a[:, None])
-        _check_finite(w, m, start)
+        top = w.gather(1, a[:, None])
+        _check_finite(w, top, start)
         w.scatter_(1, a[:, None], -math.inf)
         b = _argmax_rows(w).to(device)
-        out.runner_gap[span] = (w.gather(1, b[:, None]) - m)[:, 0]
-        out.rest[span] = _exp(w.sub_(m)).scatter_(1, a[:, None], 0.).sum(1)
-        out.assigned[span], out.top[span], out.runner[span] = a, m[:, 0], b
+        logp = _log_softmax_at(w, b, scratch)
+        out.log_rest[span] = (w.gather(1, b[:, None]) - top)[:, 0].double() - logp  # log S2 = (L_b − L_a) − log p'
+        out.assigned[span], out.runner[span], out.runner_logp[span] = a, b, logp
     return out
 
-# %% ../nbs/00_core.ipynb #64d79550
+# %% ../nbs/00_core.ipynb #ccbde17a
 def _check_finite(chunk: torch.Tensor, top: torch.Tensor, start: int):
     "`ValueError` naming the first row with NaN or ±inf (row maxima catch NaN and +inf, row minima −inf)."
     bad = ~torch.isfinite(top[:, 0]) | torch.isinf(chunk.amin(1))
@@ -238,14 +234,14 @@ def _check_finite(chunk: torch.Tensor, top: torch.Tensor, start: int):
         kind = 'NaN' if torch.isnan(row).any() else '+inf' if (row == math.inf).any() else '-inf'
         raise ValueError(f"logits contain {kind} (first in row {start + r}); L2H needs finite logits")
 
-# %% ../nbs/00_core.ipynb #63753032
+# %% ../nbs/00_core.ipynb #cfb86543
 def _progress(iterable, progress, desc: str):
     "Wrap `iterable` in a tqdm bar when `progress` is true."
     if not progress: return iterable
     from tqdm.auto import tqdm
     return tqdm(iterable, desc=desc, leave=False)
 
-# %% ../nbs/00_core.ipynb #219cc045
+# %% ../nbs/00_core.ipynb #d19f2716
 def assignments(logits) -> np.ndarray:
     "a(x) = argmax_k L_k(x) for every sample (first index on ties), read a chunk of rows at a time."
     L = as_logits(logits)
@@ -253,69 +249,37 @@ def assignments(logits) -> np.ndarray:
     step = _chunk_rows(L.shape[1], L.element_size())
     return np.concatenate([_argmax_rows(L[s:s + step].to(wide)).cpu().numpy() for s in range(0, len(L), step)])
 
-# %% ../nbs/00_core.ipynb #8db38d6b
-_CANCEL = {torch.float32: 3e-2, torch.float64: 1e-3}
-
+# %% ../nbs/00_core.ipynb #1736af77
 def _rows_of(L: torch.Tensor, rows: torch.Tensor, work: torch.Tensor) -> torch.Tensor:
     "The rows `rows` of `L` as a chunk in `work`'s dtype and device (copied into `work` when they match)."
     if L.dtype == work.dtype and L.device == work.device: return torch.index_select(L, 0, rows, out=work[:len(rows)])
     return L.index_select(0, rows.to(L.device)).to(device=work.device, dtype=work.dtype)
 
-def _reassign(L, rows, own, group, stats: _RowStats, work: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    "c'(x) and p'(x) for the samples `rows` of `group`; `own` is the position of a(x) in `group`; `work`: scratch rows."
-    device, dtype = work.device, work.dtype
-    best = torch.empty(len(rows), dtype=torch.int64, device=device)
-    prob = torch.empty(len(rows), dtype=torch.float64, device=device)
-    cols = torch.as_tensor(group, device=device)
-    step = len(work)
-    for s in range(0, len(rows), step):
-        r = rows[s:s + step]
-        sub = _rows_of(L, r, work)
-        m, S2 = stats.top[r], stats.rest[r]
-        e_in = _exp(sub.index_select(1, cols) - m[:, None].to(dtype))
-        inside = e_in.scatter_(1, own[s:s + step, None], 0.).sum(1).double()  # Σ_{c∈G*, c≠a(x)} exp(L_c − m)
-        sub.index_fill_(1, cols, -math.inf)
-        c = _argmax_rows(sub).to(device)
-        v = sub.gather(1, c[:, None])
-        gap = v[:, 0].double() - m
-        outside = S2 - inside
-        p = gap.exp() / outside
-        direct = ~(outside > _CANCEL[dtype] * S2) | (gap < _FLOOR[dtype])
-        if direct.sum() > len(direct) // 2:  # then summing every row beats copying out the direct ones
-            p = torch.where(direct, 1. / _exp(sub.sub_(v)).sum(1).double(), p)
-        elif direct.any(): p[direct] = 1. / _exp(sub[direct].sub_(v[direct])).sum(1).double()
-        best[s:s + step], prob[s:s + step] = c, p
+def _best_outside(L, rows, group, stats: _RowStats, work, scratch) -> tuple[torch.Tensor, torch.Tensor]:
+    "c'(x) and p'(x) for the samples `rows`, whose clusters form `group`."
+    if len(group) == 1: return stats.runner[rows], stats.runner_logp[rows].exp()
+    best = torch.empty(len(rows), dtype=torch.int64, device=work.device)
+    prob = torch.empty(len(rows), dtype=torch.float64, device=work.device)
+    cols = torch.as_tensor(group, device=work.device)
+    for s in range(0, len(rows), len(work)):
+        sub = _rows_of(L, rows[s:s + len(work)], work).index_fill_(1, cols, -math.inf)
+        c = _argmax_rows(sub).to(work.device)
+        best[s:s + len(c)], prob[s:s + len(c)] = c, _log_softmax_at(sub, c, scratch).exp()
     return best, prob
 
-# %% ../nbs/00_core.ipynb #78c3976b
-def _best_outside(L, rows, group, position, stats: _RowStats, work) -> tuple[torch.Tensor, torch.Tensor]:
-    "c'(x) and p'(x) for all samples `rows` of the group `group`."
-    device = work.device
-    if len(group) == 1:
-        gap = stats.runner_gap[rows]
-        best, prob = stats.runner[rows], gap.exp() / stats.rest[rows]
-        far = gap < _FLOOR[work.dtype]
-        if far.any():
-            own = torch.zeros(int(far.sum()), dtype=torch.int64, device=device)
-            best[far], prob[far] = _reassign(L, rows[far], own, group, stats, work)
-        return best, prob
-    position[group] = np.arange(len(group))
-    own = torch.from_numpy(position).to(device)[stats.assigned[rows]]
-    return _reassign(L, rows, own, group, stats, work)
-
-# %% ../nbs/00_core.ipynb #399d8ca3
+# %% ../nbs/00_core.ipynb #51812cae
 def _move_if_it_fits(L: torch.Tensor, device: torch.device) -> torch.Tensor:
     "`L` on `device` when there is room for it there; otherwise left where it is and read a chunk at a time."
     try: return L.to(device)
     except torch.OutOfMemoryError: return L
 
-# %% ../nbs/00_core.ipynb #18495634
+# %% ../nbs/00_core.ipynb #89057434
 def _node_scores(sum_g: np.ndarray, count: np.ndarray, sum_means: np.ndarray, score: str) -> np.ndarray:
     if score == 'sum': return sum_g
     if score == 'mean': return np.divide(sum_g, count, out=np.zeros_like(sum_g), where=count > 0)
     return sum_means
 
-# %% ../nbs/00_core.ipynb #78e2c5f2
+# %% ../nbs/00_core.ipynb #2671ae6c
 def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, progress=None) -> Hierarchy:
     "The L2H hierarchy of the clusters of `logits` (N samples × K clusters): same merges as `l2h_reference`, fast."
     _check_score(score)
@@ -327,6 +291,7 @@ def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, pro
     if progress is None: progress = N * K > 2e8
     stats = _first_pass(L, device, dtype, progress)
     work = torch.empty(min(N, _chunk_rows(K, torch.finfo(dtype).bits // 8)), K, dtype=dtype, device=device)
+    scratch = torch.empty_like(work)
     order = torch.sort(stats.assigned, stable=True).indices
     count = torch.bincount(stats.assigned, minlength=K).cpu().numpy()
     starts = np.concatenate([[0], np.cumsum(count)])
@@ -334,12 +299,12 @@ def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, pro
 
     n_nodes = 2 * K - 1
     sum_g = np.zeros(n_nodes)
-    sum_g[:K] = torch.bincount(stats.assigned, weights=1. / (1. + stats.rest), minlength=K).cpu().numpy()
+    sum_g[:K] = torch.bincount(stats.assigned, weights=torch.sigmoid(-stats.log_rest), minlength=K).cpu().numpy()
     cnt = np.zeros(n_nodes); cnt[:K] = count
     sum_means = np.zeros(n_nodes); sum_means[:K] = np.divide(sum_g[:K], count, out=np.zeros(K), where=count > 0)
     size = np.zeros(n_nodes); size[:K] = 1
     members = [np.array([c]) for c in range(K)] + [None] * (K - 1)
-    node_of, position = np.arange(K), np.zeros(K, dtype=np.int64)
+    node_of = np.arange(K)
     alive = list(range(K))
     merges, merge_scores, affinities = [], [], []
     for t in _progress(range(K - 1), progress, 'L2H: merges'):
@@ -349,7 +314,7 @@ def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, pro
         rows = torch.cat([order[starts[c]:starts[c + 1]] for c in members[G]]).sort().values
         rp = np.zeros(K)
         if len(rows):
-            best, prob = _best_outside(L, rows, members[G], position, stats, work)
+            best, prob = _best_outside(L, rows, members[G], stats, work, scratch)
             rp = torch.bincount(best, weights=prob, minlength=K).cpu().numpy()
         mean_rp = np.bincount(node_of, weights=rp, minlength=n_nodes)[alive] / size[alive]
         mean_rp[i] = -np.inf
