@@ -6,7 +6,10 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_package.ipynb #620f8026
+# %% ../nbs/99_package.ipynb #0534ec46
 from .core import *
 from .hierarchy import *
+from .metrics import *
+from .baselines import *
+from .wordnet import *
 from .demo import *
