@@ -6,10 +6,12 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_package.ipynb #0534ec46
+# %% ../nbs/99_package.ipynb #2b1e2670
 from .core import *
 from .hierarchy import *
 from .metrics import *
 from .baselines import *
 from .wordnet import *
+from .logits import load_model, image_folder, extract_logits, extract_features, Extraction
+from .flat import kmeans, kmeans_logits, centroid_logits, log_mean_softmax
 from .demo import *

@@ -90,3 +90,23 @@ def test_demo(tmp_path):
     assert r.returncode == 0, r.stderr
     assert 'recovered 100% of the planted families' in r.stdout and 'planted level 1' in r.stdout
     assert (tmp_path / 'demo' / 'dendrogram.png').exists()
+
+
+def test_cluster_then_build(tmp_path):
+    "The unsupervised chain: features → k-means logits → hierarchy, with the commands a user types."
+    rng = np.random.default_rng(0)
+    centres = np.repeat(rng.normal(scale=20, size=(2, 5)), 2, axis=0) + rng.normal(scale=4, size=(4, 5))
+    np.save(tmp_path / 'features.npy', (centres[rng.integers(0, 4, 800)] + rng.normal(size=(800, 5))).astype(np.float32))
+    r = l2h('cluster', tmp_path / 'features.npy', '--k', 4, '--out', tmp_path / 'logits.npy')
+    assert r.returncode == 0, r.stderr
+    r = l2h('build', tmp_path / 'logits.npy', '--out', tmp_path / 'tree')
+    assert r.returncode == 0, r.stderr
+    h = Hierarchy.load(tmp_path / 'tree' / 'merges.json')
+    assert len({c for c in h.clades() if len(c) == 2}) == 2  # the two pairs of nearby centres are merged first
+
+
+def test_extract_refuses_unknown_models_and_missing_folders(tmp_path):
+    r = l2h('extract', '--model', 'resnet5', '--data', tmp_path, '--out', tmp_path / 'L.npy')
+    assert r.returncode == 2 and 'resnet5' in r.stderr and r.stderr.count('\n') == 1
+    r = l2h('extract', '--model', 'resnet18', '--data', tmp_path / 'nowhere', '--out', tmp_path / 'L.npy')
+    assert r.returncode == 2 and r.stderr.count('\n') == 1
