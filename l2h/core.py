@@ -189,10 +189,10 @@ def _chunk_rows(K: int, itemsize: int, budget: int = 1 << 21) -> int:
     "Rows per chunk so that one chunk of work space stays near `budget` bytes (2 MiB: cache-sized, few calls)."
     return max(1, budget // (K * itemsize))
 
-# %% ../nbs/00_core.ipynb #8500a990
-def _log_softmax_at(x: torch.Tensor, index: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    "log softmax(x)[index] of every row of `x` (float64), written through the scratch buffer `out`."
-    return torch.log_softmax(x, 1, out=out[:len(x)]).gather(1, index[:, None])[:, 0].double()
+# %% ../nbs/00_core.ipynb #144e5725
+def _log_softmax_at_(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    "log softmax(x)[index] of every row of `x` (float64); `x` is overwritten by its log-softmax."
+    return torch.log_softmax(x, 1, out=x).gather(1, index[:, None])[:, 0].double()
 
 # %% ../nbs/00_core.ipynb #12f696ff
 class _RowStats(NamedTuple):
@@ -202,14 +202,13 @@ class _RowStats(NamedTuple):
     runner: torch.Tensor         # b(x), the best cluster but a(x)
     runner_logp: torch.Tensor    # log p'(x) when G* = {a(x)}; float64
 
-# %% ../nbs/00_core.ipynb #647691ba
+# %% ../nbs/00_core.ipynb #c5f3195c
 def _first_pass(L: torch.Tensor, device, dtype, progress) -> _RowStats:
     "a(x), log S2(x), b(x) and log p'(x) for G* = {a(x)}, for every sample, on `device`."
     N, K = L.shape
     rows = _chunk_rows(K, torch.finfo(dtype).bits // 8)
     out = _RowStats(*(torch.empty(N, dtype=t, device=device) for t in (torch.int64, torch.float64, torch.int64, torch.float64)))
     work = torch.empty(min(rows, N), K, dtype=dtype, device=device)
-    scratch = torch.empty_like(work)
     for start in _progress(range(0, N, rows), progress, 'L2H: first pass'):
         chunk = L[start:start + rows].to(device, non_blocking=True)
         w, span = work[:len(chunk)], slice(start, start + len(chunk))
@@ -219,8 +218,9 @@ def _first_pass(L: torch.Tensor, device, dtype, progress) -> _RowStats:
         _check_finite(w, top, start)
         w.scatter_(1, a[:, None], -math.inf)
         b = _argmax_rows(w).to(device)
-        logp = _log_softmax_at(w, b, scratch)
-        out.log_rest[span] = (w.gather(1, b[:, None]) - top)[:, 0].double() - logp  # log S2 = (L_b − L_a) − log p'
+        gap = (w.gather(1, b[:, None]) - top)[:, 0].double()
+        logp = _log_softmax_at_(w, b)
+        out.log_rest[span] = gap - logp  # log S2 = (L_b − L_a) − log p'
         out.assigned[span], out.runner[span], out.runner_logp[span] = a, b, logp
     return out
 
@@ -249,13 +249,14 @@ def assignments(logits) -> np.ndarray:
     step = _chunk_rows(L.shape[1], L.element_size())
     return np.concatenate([_argmax_rows(L[s:s + step].to(wide)).cpu().numpy() for s in range(0, len(L), step)])
 
-# %% ../nbs/00_core.ipynb #1736af77
+# %% ../nbs/00_core.ipynb #e57249b6
 def _rows_of(L: torch.Tensor, rows: torch.Tensor, work: torch.Tensor) -> torch.Tensor:
     "The rows `rows` of `L` as a chunk in `work`'s dtype and device (copied into `work` when they match)."
-    if L.dtype == work.dtype and L.device == work.device: return torch.index_select(L, 0, rows, out=work[:len(rows)])
-    return L.index_select(0, rows.to(L.device)).to(device=work.device, dtype=work.dtype)
+    chunk = work[:len(rows)]
+    if L.dtype != work.dtype or L.device != work.device: return chunk.copy_(L.index_select(0, rows.to(L.device)))
+    return torch.index_select(L, 0, rows, out=chunk)
 
-def _best_outside(L, rows, group, stats: _RowStats, work, scratch) -> tuple[torch.Tensor, torch.Tensor]:
+def _best_outside(L, rows, group, stats: _RowStats, work) -> tuple[torch.Tensor, torch.Tensor]:
     "c'(x) and p'(x) for the samples `rows`, whose clusters form `group`."
     if len(group) == 1: return stats.runner[rows], stats.runner_logp[rows].exp()
     best = torch.empty(len(rows), dtype=torch.int64, device=work.device)
@@ -264,7 +265,7 @@ def _best_outside(L, rows, group, stats: _RowStats, work, scratch) -> tuple[torc
     for s in range(0, len(rows), len(work)):
         sub = _rows_of(L, rows[s:s + len(work)], work).index_fill_(1, cols, -math.inf)
         c = _argmax_rows(sub).to(work.device)
-        best[s:s + len(c)], prob[s:s + len(c)] = c, _log_softmax_at(sub, c, scratch).exp()
+        best[s:s + len(c)], prob[s:s + len(c)] = c, _log_softmax_at_(sub, c).exp()
     return best, prob
 
 # %% ../nbs/00_core.ipynb #51812cae
@@ -279,7 +280,7 @@ def _node_scores(sum_g: np.ndarray, count: np.ndarray, sum_means: np.ndarray, sc
     if score == 'mean': return np.divide(sum_g, count, out=np.zeros_like(sum_g), where=count > 0)
     return sum_means
 
-# %% ../nbs/00_core.ipynb #2671ae6c
+# %% ../nbs/00_core.ipynb #c8c442e5
 def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, progress=None) -> Hierarchy:
     "The L2H hierarchy of the clusters of `logits` (N samples × K clusters): same merges as `l2h_reference`, fast."
     _check_score(score)
@@ -291,7 +292,6 @@ def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, pro
     if progress is None: progress = N * K > 2e8
     stats = _first_pass(L, device, dtype, progress)
     work = torch.empty(min(N, _chunk_rows(K, torch.finfo(dtype).bits // 8)), K, dtype=dtype, device=device)
-    scratch = torch.empty_like(work)
     order = torch.sort(stats.assigned, stable=True).indices
     count = torch.bincount(stats.assigned, minlength=K).cpu().numpy()
     starts = np.concatenate([[0], np.cumsum(count)])
@@ -314,7 +314,7 @@ def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, pro
         rows = torch.cat([order[starts[c]:starts[c + 1]] for c in members[G]]).sort().values
         rp = np.zeros(K)
         if len(rows):
-            best, prob = _best_outside(L, rows, members[G], stats, work, scratch)
+            best, prob = _best_outside(L, rows, members[G], stats, work)
             rp = torch.bincount(best, weights=prob, minlength=K).cpu().numpy()
         mean_rp = np.bincount(node_of, weights=rp, minlength=n_nodes)[alive] / size[alive]
         mean_rp[i] = -np.inf
