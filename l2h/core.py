@@ -18,16 +18,16 @@ def _as_cluster_tuple(group, what: str) -> tuple:
     try: return tuple(int(c) for c in group)
     except (TypeError, ValueError) as e: raise TypeError(f"{what} must be a sequence of cluster ids, got {group!r}") from e
 
-# %% ../nbs/00_core.ipynb #09cee798
-def _optional_array(values, n: int, name: str, dtype) -> np.ndarray | None:
-    "`values` as a read-only array of length `n`, or `None`."
+# %% ../nbs/00_core.ipynb #986286db
+def _optional_array(values, n: int, name: str, per: str, dtype) -> np.ndarray | None:
+    "`values` as a read-only array of length `n` (one entry `per` cluster or merge), or `None`."
     if values is None: return None
     a = np.array(values, dtype=dtype)
-    if a.shape != (n,): raise ValueError(f"{name} must have one entry per {'cluster' if 'cluster' in name or name == 'counts' else 'merge'} ({n}), got shape {a.shape}")
+    if a.shape != (n,): raise ValueError(f"{name} must have one entry per {per} ({n}), got shape {a.shape}")
     a.flags.writeable = False
     return a
 
-# %% ../nbs/00_core.ipynb #c483e431
+# %% ../nbs/00_core.ipynb #2456d552
 class Hierarchy:
     "A binary hierarchy over `n_clusters` clusters, recorded as its K−1 merges `(group, partner)`."
     def __init__(self, merges, n_clusters: int | None = None, names=None, counts=None, cluster_scores=None,
@@ -40,10 +40,10 @@ class Hierarchy:
         self.n_clusters, self.merges = K, tuple(merges)
         self.children, self.sizes = _children_from_merges(self.merges, K)
         self.names = names
-        self.counts = _optional_array(counts, K, 'counts', np.int64)
-        self.cluster_scores = _optional_array(cluster_scores, K, 'cluster_scores', np.float64)
-        self.merge_scores = _optional_array(merge_scores, K - 1, 'merge_scores', np.float64)
-        self.merge_affinities = _optional_array(merge_affinities, K - 1, 'merge_affinities', np.float64)
+        self.counts = _optional_array(counts, K, 'counts', 'cluster', np.int64)
+        self.cluster_scores = _optional_array(cluster_scores, K, 'cluster_scores', 'cluster', np.float64)
+        self.merge_scores = _optional_array(merge_scores, K - 1, 'merge_scores', 'merge', np.float64)
+        self.merge_affinities = _optional_array(merge_affinities, K - 1, 'merge_affinities', 'merge', np.float64)
 
     @property
     def names(self) -> list[str] | None:
@@ -147,11 +147,11 @@ def _group_score(group, sum_g, count, score: str) -> float:
         return float(sum(sum_g[c] for c in group) / n) if n else 0.
     return float(sum(sum_g[c] / count[c] if count[c] else 0. for c in group))
 
-# %% ../nbs/00_core.ipynb #84d640ee
+# %% ../nbs/00_core.ipynb #6a57b1cd
 def l2h_reference(logits, score: str = 'sum_of_means') -> Hierarchy:
     "L2H exactly as written in the paper's five steps: plain float64 NumPy, O(K) full passes."
     _check_score(score)
-    L = as_logits(logits).cpu().numpy().astype(np.float64)
+    L = as_logits(logits).cpu().to(torch.float64).numpy()
     if not np.isfinite(L).all(): raise ValueError("logits contain NaN or ±inf")
     N, K = L.shape
     assigned = L.argmax(1)

@@ -49,6 +49,8 @@ def test_float32_and_float16_inputs(seed):
     assert logits_to_hierarchy(torch.from_numpy(L)) == ref
     half = L.astype(np.float16)
     assert logits_to_hierarchy(half) == l2h_reference(half.astype(np.float64))
+    brain = torch.from_numpy(L).to(torch.bfloat16)
+    assert logits_to_hierarchy(brain) == l2h_reference(brain)
 
 
 def test_memmap_and_noncontiguous_inputs(tmp_path):
