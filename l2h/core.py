@@ -201,13 +201,15 @@ class _RowStats(NamedTuple):
     log_rest: torch.Tensor       # log S2(x), S2 = Σ_{c≠a(x)} exp(L_c − L_a); float64
     runner: torch.Tensor         # b(x), the best cluster but a(x)
     runner_logp: torch.Tensor    # log p'(x) when G* = {a(x)}; float64
+    runner_logit: torch.Tensor   # L_b(x); float64
 
 # %% ../nbs/00_core.ipynb #c5f3195c
 def _first_pass(L: torch.Tensor, device, dtype, progress) -> _RowStats:
-    "a(x), log S2(x), b(x) and log p'(x) for G* = {a(x)}, for every sample, on `device`."
+    "a(x), log S2(x), b(x), log p'(x) for G* = {a(x)} and L_b(x), for every sample, on `device`."
     N, K = L.shape
     rows = _chunk_rows(K, torch.finfo(dtype).bits // 8)
-    out = _RowStats(*(torch.empty(N, dtype=t, device=device) for t in (torch.int64, torch.float64, torch.int64, torch.float64)))
+    out = _RowStats(*(torch.empty(N, dtype=t, device=device)
+                      for t in (torch.int64, torch.float64, torch.int64, torch.float64, torch.float64)))
     work = torch.empty(min(rows, N), K, dtype=dtype, device=device)
     for start in _progress(range(0, N, rows), progress, 'L2H: first pass'):
         chunk = L[start:start + rows].to(device, non_blocking=True)
@@ -218,10 +220,10 @@ def _first_pass(L: torch.Tensor, device, dtype, progress) -> _RowStats:
         _check_finite(w, top, start)
         w.scatter_(1, a[:, None], -math.inf)
         b = _argmax_rows(w).to(device)
-        gap = (w.gather(1, b[:, None]) - top)[:, 0].double()
+        runner = w.gather(1, b[:, None])[:, 0].double()
         logp = _log_softmax_at_(w, b)
-        out.log_rest[span] = gap - logp  # log S2 = (L_b − L_a) − log p'
-        out.assigned[span], out.runner[span], out.runner_logp[span] = a, b, logp
+        out.log_rest[span] = runner - top[:, 0].double() - logp  # log S2 = (L_b − L_a) − log p'
+        out.assigned[span], out.runner[span], out.runner_logp[span], out.runner_logit[span] = a, b, logp, runner
     return out
 
 # %% ../nbs/00_core.ipynb #ccbde17a
@@ -250,23 +252,75 @@ def assignments(logits) -> np.ndarray:
     return np.concatenate([_argmax_rows(L[s:s + step].to(wide)).cpu().numpy() for s in range(0, len(L), step)])
 
 # %% ../nbs/00_core.ipynb #e57249b6
+_GATHER_MAX = 256                                        # columns: about the cost of reading the whole row
+_KEEP_ABOVE = {torch.float64: 1e-3, torch.float32: 0.1}  # how far S may fall below its last whole-row value
+
+class _Kept(NamedTuple):
+    "Step 3's answer for every sample as of the last time its cluster's group was G*."
+    best: torch.Tensor     # c'(x)
+    rest: torch.Tensor     # S(x) = Σ_{c outside that group} exp(L_c − L_c') = 1/p'(x); float64
+    logit: torch.Tensor    # L_c'(x); float64
+    anchor: torch.Tensor   # S(x) at its last whole-row computation
+    node: torch.Tensor     # that group's node id
+
+def _kept_from(stats: _RowStats) -> _Kept:
+    "The first pass's answers: every sample as if its singleton had been G*."
+    rest = (-stats.runner_logp).exp()
+    return _Kept(stats.runner, rest, stats.runner_logit, rest.clone(), stats.assigned.clone())
+
+# %% ../nbs/00_core.ipynb #3c1e5a20
 def _rows_of(L: torch.Tensor, rows: torch.Tensor, work: torch.Tensor) -> torch.Tensor:
     "The rows `rows` of `L` as a chunk in `work`'s dtype and device (copied into `work` when they match)."
     chunk = work[:len(rows)]
     if L.dtype != work.dtype or L.device != work.device: return chunk.copy_(L.index_select(0, rows.to(L.device)))
     return torch.index_select(L, 0, rows, out=chunk)
 
-def _best_outside(L, rows, group, stats: _RowStats, work) -> tuple[torch.Tensor, torch.Tensor]:
-    "c'(x) and p'(x) for the samples `rows`, whose clusters form `group`."
-    if len(group) == 1: return stats.runner[rows], stats.runner_logp[rows].exp()
-    best = torch.empty(len(rows), dtype=torch.int64, device=work.device)
-    prob = torch.empty(len(rows), dtype=torch.float64, device=work.device)
-    cols = torch.as_tensor(group, device=work.device)
+def _reread(L, rows, group: torch.Tensor, kept: _Kept, work):
+    "Step 3 from the whole rows `rows` with the columns `group` masked; the answers go into `kept`."
     for s in range(0, len(rows), len(work)):
-        sub = _rows_of(L, rows[s:s + len(work)], work).index_fill_(1, cols, -math.inf)
+        r = rows[s:s + len(work)]
+        sub = _rows_of(L, r, work).index_fill_(1, group, -math.inf)
         c = _argmax_rows(sub).to(work.device)
-        best[s:s + len(c)], prob[s:s + len(c)] = c, _log_softmax_at_(sub, c).exp()
-    return best, prob
+        kept.best[r], kept.logit[r] = c, sub.gather(1, c[:, None])[:, 0].double()
+        kept.rest[r] = kept.anchor[r] = (-_log_softmax_at_(sub, c)).exp()
+
+# %% ../nbs/00_core.ipynb #7d2b9c41
+def _values_at(L, rows, cols, device) -> torch.Tensor:
+    "L[rows][:, cols] as float64 on `device`."
+    r, c = rows.to(L.device), torch.as_tensor(cols, device=L.device)
+    return L[r[:, None], c].to(device, torch.float64)
+
+def _shrink(L, rows, inside: np.ndarray, members, kept: _Kept, limit: float) -> torch.Tensor:
+    "Take the clusters that joined since out of S(x) for the samples `rows`; return those that need a re-read."
+    prev, order = torch.sort(kept.node[rows], stable=True)
+    rows = rows[order]
+    nodes, counts = torch.unique_consecutive(prev, return_counts=True)
+    reread = [rows[:0]]
+    for node, R in zip(nodes.tolist(), torch.split(rows, counts.tolist())):
+        joined = inside.copy()
+        joined[members[node]] = False
+        cols = np.flatnonzero(joined)
+        if len(cols) > _GATHER_MAX: reread.append(R); continue
+        step = max(1, (1 << 18) // len(cols))  # 2 MiB of float64 values at a time
+        for s in range(0, len(R), step):
+            r = R[s:s + step]
+            S = kept.rest[r] - torch.exp(_values_at(L, r, cols, kept.rest.device) - kept.logit[r, None]).sum(1)
+            ok = S >= limit * kept.anchor[r]
+            kept.rest[r[ok]] = S[ok]
+            reread.append(r[~ok])
+    return torch.cat(reread)
+
+# %% ../nbs/00_core.ipynb #5a0e7f13
+def _visit(L, rows, g: int, members, kept: _Kept, work, limit: float) -> tuple[torch.Tensor, torch.Tensor]:
+    "c'(x) and p'(x) for the samples `rows` of G* = node `g`: kept where it is safe, else from the whole row."
+    if len(members[g]) > 1:
+        inside = np.zeros(work.shape[1], dtype=bool)
+        inside[members[g]] = True
+        stale = torch.from_numpy(inside).to(work.device)[kept.best[rows]]
+        reread = torch.cat([rows[stale], _shrink(L, rows[~stale], inside, members, kept, limit)]).sort().values
+        _reread(L, reread, torch.as_tensor(members[g], device=work.device), kept, work)
+        kept.node[rows] = g
+    return kept.best[rows], kept.rest[rows].reciprocal()
 
 # %% ../nbs/00_core.ipynb #51812cae
 def _move_if_it_fits(L: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -296,6 +350,7 @@ def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, pro
     count = torch.bincount(stats.assigned, minlength=K).cpu().numpy()
     starts = np.concatenate([[0], np.cumsum(count)])
     _warn_empty(count)
+    kept, limit = _kept_from(stats), _KEEP_ABOVE[dtype]
 
     n_nodes = 2 * K - 1
     sum_g = np.zeros(n_nodes)
@@ -314,7 +369,7 @@ def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, pro
         rows = torch.cat([order[starts[c]:starts[c + 1]] for c in members[G]]).sort().values
         rp = np.zeros(K)
         if len(rows):
-            best, prob = _best_outside(L, rows, members[G], stats, work)
+            best, prob = _visit(L, rows, G, members, kept, work, limit)
             rp = torch.bincount(best, weights=prob, minlength=K).cpu().numpy()
         mean_rp = np.bincount(node_of, weights=rp, minlength=n_nodes)[alive] / size[alive]
         mean_rp[i] = -np.inf
