@@ -285,12 +285,12 @@ def _reread(L, rows, group: torch.Tensor, kept: _Kept, work):
         kept.rest[r] = kept.anchor[r] = (-_log_softmax_at_(sub, c)).exp()
 
 # %% ../nbs/00_core.ipynb #7d2b9c41
-def _values_at(L, rows, cols, device) -> torch.Tensor:
-    "L[rows][:, cols] as float64 on `device`."
+def _values_at(L, rows, cols, work) -> torch.Tensor:
+    "L[rows][:, cols] in `work`'s dtype and device."
     r, c = rows.to(L.device), torch.as_tensor(cols, device=L.device)
-    return L[r[:, None], c].to(device, torch.float64)
+    return L[r[:, None], c].to(work.device, work.dtype)
 
-def _shrink(L, rows, inside: np.ndarray, members, kept: _Kept, limit: float) -> torch.Tensor:
+def _shrink(L, rows, inside: np.ndarray, members, kept: _Kept, work, limit: float) -> torch.Tensor:
     "Take the clusters that joined since out of S(x) for the samples `rows`; return those that need a re-read."
     prev, order = torch.sort(kept.node[rows], stable=True)
     rows = rows[order]
@@ -301,12 +301,14 @@ def _shrink(L, rows, inside: np.ndarray, members, kept: _Kept, limit: float) -> 
         joined[members[node]] = False
         cols = np.flatnonzero(joined)
         if len(cols) > _GATHER_MAX: reread.append(R); continue
-        step = max(1, (1 << 18) // len(cols))  # 2 MiB of float64 values at a time
+        step = max(1, (1 << 19) // len(cols))  # 2 MiB of values at a time
         for s in range(0, len(R), step):
             r = R[s:s + step]
-            S = kept.rest[r] - torch.exp(_values_at(L, r, cols, kept.rest.device) - kept.logit[r, None]).sum(1)
+            terms = torch.exp_(_values_at(L, r, cols, work) - kept.logit[r, None].to(work.dtype)).sum(1)
+            rest = kept.rest[r]
+            S = rest - terms.double()
             ok = S >= limit * kept.anchor[r]
-            kept.rest[r[ok]] = S[ok]
+            kept.rest[r] = torch.where(ok, S, rest)
             reread.append(r[~ok])
     return torch.cat(reread)
 
@@ -317,7 +319,7 @@ def _visit(L, rows, g: int, members, kept: _Kept, work, limit: float) -> tuple[t
         inside = np.zeros(work.shape[1], dtype=bool)
         inside[members[g]] = True
         stale = torch.from_numpy(inside).to(work.device)[kept.best[rows]]
-        reread = torch.cat([rows[stale], _shrink(L, rows[~stale], inside, members, kept, limit)]).sort().values
+        reread = torch.cat([rows[stale], _shrink(L, rows[~stale], inside, members, kept, work, limit)]).sort().values
         _reread(L, reread, torch.as_tensor(members[g], device=work.device), kept, work)
         kept.node[rows] = g
     return kept.best[rows], kept.rest[rows].reciprocal()

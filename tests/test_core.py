@@ -9,7 +9,7 @@ from hypothesis.extra.numpy import arrays
 
 import l2h.core as core
 from l2h.core import Hierarchy, l2h_reference, logits_to_hierarchy, SCORES
-from logit_sets import logit_sets, tree_logits
+from logit_sets import class_structured_logits, logit_sets, tree_logits
 
 pytestmark = pytest.mark.filterwarnings('ignore:.*no sample assigned')
 SETS = logit_sets()
@@ -39,6 +39,43 @@ def test_small_chunks_give_the_same_merges(monkeypatch):
     "Every chunked loop, run with chunks of 7 rows, must not change a merge."
     monkeypatch.setattr(core, '_chunk_rows', lambda K, itemsize, budget=0: 7)
     for name, L in SETS[::5]: assert logits_to_hierarchy(L) == l2h_reference(L), name
+
+
+@pytest.mark.parametrize('gather_max,keep_above', [
+    (0, None),                                     # every visit re-reads whole rows
+    (10 ** 9, None),                               # every sample whose c' stays outside is updated in place
+    (10 ** 9, {torch.float64: 1 - 1e-12, torch.float32: 1 - 1e-6}),  # in place, but any shrink of S sends it back
+], ids=['reread-all', 'gather-any-width', 'keep-nothing-that-shrank'])
+def test_each_way_of_updating_p_gives_the_same_merges(monkeypatch, gather_max, keep_above):
+    "Whole-row re-reads and in-place updates of S(x) must each give the reference's merges and affinities."
+    monkeypatch.setattr(core, '_GATHER_MAX', gather_max)
+    if keep_above: monkeypatch.setattr(core, '_KEEP_ABOVE', keep_above)
+    for name, L in SETS[::3]:
+        fast, ref = logits_to_hierarchy(L), l2h_reference(L)
+        assert fast == ref, name
+        np.testing.assert_allclose(fast.merge_affinities, ref.merge_affinities, rtol=1e-9, err_msg=name)
+
+
+def test_in_place_updates_are_used_and_exact():
+    "On ImageNet-like logits most visits update S(x) in place; the affinities still match the reference to 1e-11."
+    L = class_structured_logits(5000, 100).astype(np.float64)
+    reread = []
+    original = core._reread
+    def counting(L_, rows, *args):
+        reread.append(len(rows)); return original(L_, rows, *args)
+    visited = []
+    original_visit = core._visit
+    def counting_visit(L_, rows, g, members, *args):
+        if len(members[g]) > 1: visited.append(len(rows))
+        return original_visit(L_, rows, g, members, *args)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(core, '_reread', counting)
+        m.setattr(core, '_visit', counting_visit)
+        fast = logits_to_hierarchy(L)
+    ref = l2h_reference(L)
+    assert fast == ref
+    np.testing.assert_allclose(fast.merge_affinities, ref.merge_affinities, rtol=1e-11)
+    assert sum(reread) < 0.5 * sum(visited), (sum(reread), sum(visited))
 
 
 @pytest.mark.parametrize('seed', range(5))

@@ -9,6 +9,8 @@ ratio (goal: ≤ 10), the extra peak memory of L2H as a share of the logits (goa
 (goal: flat, i.e. linear in N), and the plain reference's time at a size it can finish.
 """
 import argparse
+import sys
+from pathlib import Path
 import multiprocessing
 import resource
 import tempfile
@@ -19,29 +21,8 @@ import torch
 
 from l2h.core import l2h_reference, logits_to_hierarchy
 
-
-def class_structured_logits(n, k, seed=0, chunk=65536):
-    """float32 logits with ImageNet-like structure: classes in families of 10 and super-families of 100.
-
-    A sample of class y gets +6.5 on y, +3 on y's family, +3 on y's super-family, plus noise per class (σ 2), per
-    family (σ 1.5) and per super-family (σ 1), so it is confused mostly within its family. At K = 1000 the mean
-    max-softmax is ≈ 0.66 and the median gap to the row maximum ≈ −12.
-    """
-    if k % 100: raise ValueError(f"k must be a multiple of 100 (families of 10, super-families of 100), got {k}")
-    g = torch.Generator().manual_seed(seed)
-    out = np.empty((n, k), dtype=np.float32)
-    for s in range(0, n, chunk):
-        m = min(chunk, n - s)
-        y, rows = torch.randint(0, k, (m,), generator=g), torch.arange(m)
-        L = torch.from_numpy(out[s:s + m])
-        torch.randn(m, k, generator=g, out=L).mul_(2.0)
-        families, supers = L.view(m, k // 10, 10), L.view(m, k // 100, 100)
-        families += torch.randn(m, k // 10, 1, generator=g) * 1.5
-        supers += torch.randn(m, k // 100, 1, generator=g) * 1.0
-        L[rows, y] += 6.5
-        families[rows, y // 10] += 3.0
-        supers[rows, y // 100] += 3.0
-    return out
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from logit_sets import class_structured_logits  # noqa: E402
 
 
 def save_logits(path, n, k):
