@@ -185,8 +185,11 @@ def _argmax_rows(x: torch.Tensor) -> torch.Tensor:
     return x.argmax(1)
 
 # %% ../nbs/00_core.ipynb #5ec9e8e9
-def _chunk_rows(K: int, itemsize: int, budget: int = 1 << 21) -> int:
-    "Rows per chunk so that one chunk of work space stays near `budget` bytes (2 MiB: cache-sized, few calls)."
+def _chunk_rows(K: int, itemsize: int, budget: int = 1 << 23) -> int:
+    "Rows per chunk so that one chunk of work space stays near `budget` bytes."
+    # 8 MiB: inside the last-level cache, and few chunks. Every NumPy step between two torch ops lets torch's idle
+    # worker threads fall asleep, and waking them costs up to a few hundred µs (measured: 2 MiB chunks made the
+    # first pass 35% slower at ImageNet size).
     return max(1, budget // (K * itemsize))
 
 # %% ../nbs/00_core.ipynb #144e5725
@@ -261,12 +264,11 @@ class _Kept(NamedTuple):
     rest: torch.Tensor     # S(x) = Σ_{c outside that group} exp(L_c − L_c') = 1/p'(x); float64
     logit: torch.Tensor    # L_c'(x); float64
     anchor: torch.Tensor   # S(x) at its last whole-row computation
-    node: torch.Tensor     # that group's node id
 
 def _kept_from(stats: _RowStats) -> _Kept:
     "The first pass's answers: every sample as if its singleton had been G*."
     rest = (-stats.runner_logp).exp()
-    return _Kept(stats.runner, rest, stats.runner_logit, rest.clone(), stats.assigned.clone())
+    return _Kept(stats.runner, rest, stats.runner_logit, rest.clone())
 
 # %% ../nbs/00_core.ipynb #3c1e5a20
 def _rows_of(L: torch.Tensor, rows: torch.Tensor, work: torch.Tensor) -> torch.Tensor:
@@ -290,39 +292,38 @@ def _values_at(L, rows, cols, work) -> torch.Tensor:
     r, c = rows.to(L.device), torch.as_tensor(cols, device=L.device)
     return L[r[:, None], c].to(work.device, work.dtype)
 
-def _shrink(L, rows, inside: np.ndarray, members, kept: _Kept, work, limit: float) -> torch.Tensor:
-    "Take the clusters that joined since out of S(x) for the samples `rows`; return those that need a re-read."
-    prev, order = torch.sort(kept.node[rows], stable=True)
-    rows = rows[order]
-    nodes, counts = torch.unique_consecutive(prev, return_counts=True)
+def _shrink(L, rows, joined: np.ndarray, kept: _Kept, work, limit: float) -> torch.Tensor:
+    "Take the clusters `joined` out of S(x) for the samples `rows`; return those that need a re-read instead."
+    if len(joined) > _GATHER_MAX: return rows
+    step = max(1, (1 << 19) // len(joined))  # 2 MiB of values at a time
     reread = [rows[:0]]
-    for node, R in zip(nodes.tolist(), torch.split(rows, counts.tolist())):
-        joined = inside.copy()
-        joined[members[node]] = False
-        cols = np.flatnonzero(joined)
-        if len(cols) > _GATHER_MAX: reread.append(R); continue
-        step = max(1, (1 << 19) // len(cols))  # 2 MiB of values at a time
-        for s in range(0, len(R), step):
-            r = R[s:s + step]
-            terms = torch.exp_(_values_at(L, r, cols, work) - kept.logit[r, None].to(work.dtype)).sum(1)
-            rest = kept.rest[r]
-            S = rest - terms.double()
-            ok = S >= limit * kept.anchor[r]
-            kept.rest[r] = torch.where(ok, S, rest)
-            reread.append(r[~ok])
+    for s in range(0, len(rows), step):
+        r = rows[s:s + step]
+        terms = torch.exp_(_values_at(L, r, joined, work) - kept.logit[r, None].to(work.dtype)).sum(1)
+        rest = kept.rest[r]
+        S = rest - terms.double()
+        ok = S >= limit * kept.anchor[r]
+        kept.rest[r] = torch.where(ok, S, rest)
+        reread.append(r[~ok])
     return torch.cat(reread)
 
 # %% ../nbs/00_core.ipynb #5a0e7f13
-def _visit(L, rows, g: int, members, kept: _Kept, work, limit: float) -> tuple[torch.Tensor, torch.Tensor]:
-    "c'(x) and p'(x) for the samples `rows` of G* = node `g`: kept where it is safe, else from the whole row."
-    if len(members[g]) > 1:
-        inside = np.zeros(work.shape[1], dtype=bool)
-        inside[members[g]] = True
-        stale = torch.from_numpy(inside).to(work.device)[kept.best[rows]]
-        reread = torch.cat([rows[stale], _shrink(L, rows[~stale], inside, members, kept, work, limit)]).sort().values
-        _reread(L, reread, torch.as_tensor(members[g], device=work.device), kept, work)
-        kept.node[rows] = g
-    return kept.best[rows], kept.rest[rows].reciprocal()
+def _visit(L, g: int, members, cluster_rows, last: np.ndarray, kept: _Kept, work, limit: float) -> np.ndarray:
+    "rp(c) for G* = node `g`: c'(x) and p'(x) kept where that is safe, else from the whole row."
+    group = members[g]
+    if len(group) > 1:
+        inside = np.zeros(len(last), dtype=bool)
+        inside[group] = True
+        in_group = torch.from_numpy(inside).to(work.device)
+        reread = []
+        for node in np.unique(last[group]):  # samples of clusters last visited together lost the same clusters since
+            rows = torch.cat([cluster_rows[c] for c in group[last[group] == node]])
+            stale = in_group[kept.best[rows]]
+            reread += [rows[stale], _shrink(L, rows[~stale], np.setdiff1d(group, members[node]), kept, work, limit)]
+        _reread(L, torch.cat(reread).sort().values, torch.as_tensor(group, device=work.device), kept, work)
+        last[group] = g
+    rows = torch.cat([cluster_rows[c] for c in group])
+    return torch.bincount(kept.best[rows], weights=kept.rest[rows].reciprocal(), minlength=len(last)).cpu().numpy()
 
 # %% ../nbs/00_core.ipynb #51812cae
 def _move_if_it_fits(L: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -352,7 +353,8 @@ def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, pro
     count = torch.bincount(stats.assigned, minlength=K).cpu().numpy()
     starts = np.concatenate([[0], np.cumsum(count)])
     _warn_empty(count)
-    kept, limit = _kept_from(stats), _KEEP_ABOVE[dtype]
+    kept, limit, last = _kept_from(stats), _KEEP_ABOVE[dtype], np.arange(K)
+    cluster_rows = [order[s:e] for s, e in zip(starts[:-1], starts[1:])]
 
     n_nodes = 2 * K - 1
     sum_g = np.zeros(n_nodes)
@@ -368,11 +370,7 @@ def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, pro
         scores = _node_scores(sum_g, cnt, sum_means, score)[alive]
         i = first_best(scores, largest=False)
         G = alive[i]
-        rows = torch.cat([order[starts[c]:starts[c + 1]] for c in members[G]]).sort().values
-        rp = np.zeros(K)
-        if len(rows):
-            best, prob = _visit(L, rows, G, members, kept, work, limit)
-            rp = torch.bincount(best, weights=prob, minlength=K).cpu().numpy()
+        rp = _visit(L, G, members, cluster_rows, last, kept, work, limit)
         mean_rp = np.bincount(node_of, weights=rp, minlength=n_nodes)[alive] / size[alive]
         mean_rp[i] = -np.inf
         P = alive[first_best(mean_rp)]
