@@ -277,11 +277,11 @@ def _rows_of(L: torch.Tensor, rows: torch.Tensor, work: torch.Tensor) -> torch.T
     if L.dtype != work.dtype or L.device != work.device: return chunk.copy_(L.index_select(0, rows.to(L.device)))
     return torch.index_select(L, 0, rows, out=chunk)
 
-def _reread(L, rows, group: torch.Tensor, kept: _Kept, work):
-    "Step 3 from the whole rows `rows` with the columns `group` masked; the answers go into `kept`."
+def _reread(L, rows, mask: torch.Tensor, kept: _Kept, work):
+    "Step 3 from the whole rows `rows` plus `mask` (−∞ on G*'s columns, else 0); the answers go into `kept`."
     for s in range(0, len(rows), len(work)):
         r = rows[s:s + len(work)]
-        sub = _rows_of(L, r, work).index_fill_(1, group, -math.inf)
+        sub = _rows_of(L, r, work).add_(mask)  # one pass, where filling G*'s columns row by row costs up to 10×
         c = _argmax_rows(sub).to(work.device)
         kept.best[r], kept.logit[r] = c, sub.gather(1, c[:, None])[:, 0].double()
         kept.rest[r] = kept.anchor[r] = (-_log_softmax_at_(sub, c)).exp()
@@ -315,12 +315,13 @@ def _visit(L, g: int, members, cluster_rows, last: np.ndarray, kept: _Kept, work
         inside = np.zeros(len(last), dtype=bool)
         inside[group] = True
         in_group = torch.from_numpy(inside).to(work.device)
+        mask = torch.from_numpy(np.where(inside, -np.inf, 0.)).to(work.device, work.dtype)
         reread = []
         for node in np.unique(last[group]):  # samples of clusters last visited together lost the same clusters since
             rows = torch.cat([cluster_rows[c] for c in group[last[group] == node]])
             stale = in_group[kept.best[rows]]
             reread += [rows[stale], _shrink(L, rows[~stale], np.setdiff1d(group, members[node]), kept, work, limit)]
-        _reread(L, torch.cat(reread).sort().values, torch.as_tensor(group, device=work.device), kept, work)
+        _reread(L, torch.cat(reread).sort().values, mask, kept, work)
         last[group] = g
     rows = torch.cat([cluster_rows[c] for c in group])
     return torch.bincount(kept.best[rows], weights=kept.rest[rows].reciprocal(), minlength=len(last)).cpu().numpy()
