@@ -299,9 +299,9 @@ def _shrink(L, rows, joined: np.ndarray, kept: _Kept, work, limit: float) -> tor
     reread = [rows[:0]]
     for s in range(0, len(rows), step):
         r = rows[s:s + step]
-        terms = torch.exp_(_values_at(L, r, joined, work) - kept.logit[r, None].to(work.dtype)).sum(1)
+        terms = torch.exp_(_values_at(L, r, joined, work) - kept.logit[r, None].to(work.dtype))
         rest = kept.rest[r]
-        S = rest - terms.double()
+        S = rest - terms.double().sum(1)  # float64 sums: only each term's own rounding is left
         ok = S >= limit * kept.anchor[r]
         kept.rest[r] = torch.where(ok, S, rest)
         reread.append(r[~ok])
