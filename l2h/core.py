@@ -257,6 +257,7 @@ def assignments(logits) -> np.ndarray:
 # %% ../nbs/00_core.ipynb #e57249b6
 _GATHER_MAX = 256                                        # columns: about the cost of reading the whole row
 _KEEP_ABOVE = {torch.float64: 1e-3, torch.float32: 0.1}  # how far S may fall below its last whole-row value
+_KEEP_MIN_ROWS = 1024                                    # fewer samples than this are cheaper to re-read whole
 
 class _Kept(NamedTuple):
     "Step 3's answer for every sample as of the last time its cluster's group was G*."
@@ -319,6 +320,7 @@ def _visit(L, g: int, members, cluster_rows, last: np.ndarray, kept: _Kept, work
         reread = []
         for node in np.unique(last[group]):  # samples of clusters last visited together lost the same clusters since
             rows = torch.cat([cluster_rows[c] for c in group[last[group] == node]])
+            if len(rows) < _KEEP_MIN_ROWS: reread.append(rows); continue
             stale = in_group[kept.best[rows]]
             reread += [rows[stale], _shrink(L, rows[~stale], np.setdiff1d(group, members[node]), kept, work, limit)]
         _reread(L, torch.cat(reread).sort().values, mask, kept, work)

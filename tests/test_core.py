@@ -20,6 +20,13 @@ def test_fast_equals_reference(name, L):
     assert logits_to_hierarchy(L) == l2h_reference(L)
 
 
+@pytest.mark.parametrize('name,L', SETS, ids=[n for n, _ in SETS])
+def test_fast_equals_reference_when_every_group_is_kept(monkeypatch, name, L):
+    "Small groups of samples are re-read whole by default; here every group goes through the in-place update first."
+    monkeypatch.setattr(core, '_KEEP_MIN_ROWS', 0)
+    assert logits_to_hierarchy(L) == l2h_reference(L)
+
+
 @pytest.mark.parametrize('score', ['sum', 'mean'])
 @pytest.mark.parametrize('name,L', SETS[::7], ids=[n for n, _ in SETS[::7]])
 def test_other_scores_equal_reference(name, L, score):
@@ -49,6 +56,7 @@ def test_small_chunks_give_the_same_merges(monkeypatch):
 def test_each_way_of_updating_p_gives_the_same_merges(monkeypatch, gather_max, keep_above):
     "Whole-row re-reads and in-place updates of S(x) must each give the reference's merges and affinities."
     monkeypatch.setattr(core, '_GATHER_MAX', gather_max)
+    monkeypatch.setattr(core, '_KEEP_MIN_ROWS', 0)
     if keep_above: monkeypatch.setattr(core, '_KEEP_ABOVE', keep_above)
     for name, L in SETS[::3]:
         fast, ref = logits_to_hierarchy(L), l2h_reference(L)
@@ -59,6 +67,7 @@ def test_each_way_of_updating_p_gives_the_same_merges(monkeypatch, gather_max, k
 def test_in_place_updates_are_used_and_exact(monkeypatch):
     "On ImageNet-like logits most visits update S(x) in place; the affinities still match the reference to 1e-11."
     L = class_structured_logits(5000, 100).astype(np.float64)
+    monkeypatch.setattr(core, '_KEEP_MIN_ROWS', 0)
     reread, original = [], core._reread
     monkeypatch.setattr(core, '_reread', lambda L_, rows, *args: (reread.append(len(rows)), original(L_, rows, *args)))
     fast, ref = logits_to_hierarchy(L), l2h_reference(L)

@@ -64,17 +64,22 @@ def main():
         t_gpu_max = best_of(lambda: (T.max(1), torch.cuda.synchronize()))
         print(f"one logits.max(1) pass on {a.device}: {t_gpu_max:.4f} s")
     base = peak_rss_bytes()
-    t = time.perf_counter()
-    h = logits_to_hierarchy(T if a.device else L, device=a.device, progress=False)
-    if a.device and a.device.startswith('cuda'): torch.cuda.synchronize()
-    t_l2h = time.perf_counter() - t
-    extra = max(0, peak_rss_bytes() - base)
-    print(f"logits_to_hierarchy: {t_l2h:.2f} s = {t_l2h / t_np:.1f}× the NumPy max pass, {t_l2h / t_torch:.1f}× torch's")
+    run = lambda: logits_to_hierarchy(T if a.device else L, device=a.device, progress=False)
+    times = []
+    for _ in range(3):  # the first run also gives the peak memory; shared machines are noisy, so best and median of 3
+        t = time.perf_counter()
+        h = run()
+        if a.device and a.device.startswith('cuda'): torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+        if len(times) == 1: extra = max(0, peak_rss_bytes() - base)
+    t_l2h, t_median = min(times), sorted(times)[1]
+    print(f"logits_to_hierarchy: best {t_l2h:.2f} s (median {t_median:.2f} s) = {t_l2h / t_np:.1f}× the NumPy max pass "
+          f"({t_median / t_np:.1f}× median), {t_l2h / t_torch:.1f}× torch's ({t_median / t_torch:.1f}× median); goal ≤ 10×")
     print(f"extra peak memory (RSS): {extra / 2**20:.0f} MiB = {extra / L.nbytes:.3f}× the logits")
     print(f"root split: {len(h.merges[-1][0])} | {len(h.merges[-1][1])} clusters")
     if not a.skip_scaling and not a.device:
         for n in (a.n // 8, a.n // 4, a.n // 2, a.n):
-            tn = best_of(lambda: logits_to_hierarchy(L[:n], progress=False), repeat=1)
+            tn = best_of(lambda: logits_to_hierarchy(L[:n], progress=False), repeat=2)
             print(f"  N = {n:>9}: {tn:6.2f} s, {tn / n * 1e6:.2f} µs per sample")
     small = class_structured_logits(20_000, 200, seed=1)
     t_ref = best_of(lambda: l2h_reference(small), repeat=1)
