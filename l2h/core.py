@@ -296,7 +296,7 @@ def _values_at(L, rows, cols, work) -> torch.Tensor:
 def _shrink(L, rows, joined: np.ndarray, kept: _Kept, work, limit: float) -> torch.Tensor:
     "Take the clusters `joined` out of S(x) for the samples `rows`; return those that need a re-read instead."
     if len(joined) > _GATHER_MAX: return rows
-    step = max(1, (1 << 19) // len(joined))  # 2 MiB of values at a time
+    step = max(1, (1 << 19) // len(joined))  # half a million values at a time
     reread = [rows[:0]]
     for s in range(0, len(rows), step):
         r = rows[s:s + step]
