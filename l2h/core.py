@@ -8,6 +8,7 @@ import math, warnings
 from typing import NamedTuple
 import numpy as np
 import torch
+from .kernels import CpuKernels, cpu_kernels
 
 # %% auto #0
 __all__ = ['SCORES', 'TIE_RTOL', 'Hierarchy', 'as_logits', 'first_best', 'l2h_reference', 'assignments', 'logits_to_hierarchy']
@@ -207,12 +208,13 @@ class _RowStats(NamedTuple):
     runner_logit: torch.Tensor   # L_b(x); float64
 
 # %% ../nbs/00_core.ipynb #c5f3195c
-def _first_pass(L: torch.Tensor, device, dtype, progress) -> _RowStats:
+def _first_pass(L: torch.Tensor, device, dtype, progress, kernels: CpuKernels | None) -> _RowStats:
     "a(x), log S2(x), b(x), log p'(x) for G* = {a(x)} and L_b(x), for every sample, on `device`."
     N, K = L.shape
-    rows = _chunk_rows(K, torch.finfo(dtype).bits // 8)
     out = _RowStats(*(torch.empty(N, dtype=t, device=device)
                       for t in (torch.int64, torch.float64, torch.int64, torch.float64, torch.float64)))
+    if kernels is not None: return _first_pass_compiled(L, out, progress, kernels)
+    rows = _chunk_rows(K, torch.finfo(dtype).bits // 8)
     work = torch.empty(min(rows, N), K, dtype=dtype, device=device)
     for start in _progress(range(0, N, rows), progress, 'L2H: first pass'):
         chunk = L[start:start + rows].to(device, non_blocking=True)
@@ -227,6 +229,18 @@ def _first_pass(L: torch.Tensor, device, dtype, progress) -> _RowStats:
         logp = _log_softmax_at_(w, b)
         out.log_rest[span] = runner - top[:, 0].double() - logp  # log S2 = (L_b − L_a) − log p'
         out.assigned[span], out.runner[span], out.runner_logp[span], out.runner_logit[span] = a, b, logp, runner
+    return out
+
+
+def _first_pass_compiled(L: torch.Tensor, out: _RowStats, progress, kernels: CpuKernels) -> _RowStats:
+    "The first pass in the compiled loop, 65,536 rows at a time (for the progress bar)."
+    X, (a, log_rest, b, logp, runner) = L.numpy(), (t.numpy() for t in out)
+    for s in _progress(range(0, len(X), 1 << 16), progress, 'L2H: first pass'):
+        part = slice(s, s + (1 << 16))
+        bad = kernels.first_pass(X[part], a[part], b[part], runner[part], logp[part], log_rest[part])
+        if bad >= 0:
+            row = L[s + bad:s + bad + 1].double()
+            _check_finite(row, row.max(1, keepdim=True).values, s + bad)
     return out
 
 # %% ../nbs/00_core.ipynb #ccbde17a
@@ -255,9 +269,9 @@ def assignments(logits) -> np.ndarray:
     return np.concatenate([_argmax_rows(L[s:s + step].to(wide)).cpu().numpy() for s in range(0, len(L), step)])
 
 # %% ../nbs/00_core.ipynb #e57249b6
-_GATHER_MAX = 256                                        # columns: about the cost of reading the whole row
+_GATHER_MAX = 256                                        # joined clusters: gathering more costs about a whole row
 _KEEP_ABOVE = {torch.float64: 1e-3, torch.float32: 0.1}  # how far S may fall below its last whole-row value
-_KEEP_MIN_ROWS = 1024                                    # fewer samples than this are cheaper to re-read whole
+_KEEP_MIN_ROWS = 1024                                    # fewer samples than this are re-read whole (torch path)
 
 class _Kept(NamedTuple):
     "Step 3's answer for every sample as of the last time its cluster's group was G*."
@@ -278,8 +292,12 @@ def _rows_of(L: torch.Tensor, rows: torch.Tensor, work: torch.Tensor) -> torch.T
     if L.dtype != work.dtype or L.device != work.device: return chunk.copy_(L.index_select(0, rows.to(L.device)))
     return torch.index_select(L, 0, rows, out=chunk)
 
-def _reread(L, rows, mask: torch.Tensor, kept: _Kept, work):
-    "Step 3 from the whole rows `rows` plus `mask` (−∞ on G*'s columns, else 0); the answers go into `kept`."
+def _reread(L, rows, inside: np.ndarray, kept: _Kept, work, kernels: CpuKernels | None):
+    "Step 3 from the whole rows `rows`, outside the clusters `inside` (a mask); the answers go into `kept`."
+    if kernels is not None:
+        return kernels.reread(L.numpy(), rows.numpy(), inside,
+                              *(t.numpy() for t in (kept.best, kept.logit, kept.rest, kept.anchor)))
+    mask = torch.from_numpy(np.where(inside, -np.inf, 0.)).to(work.device, work.dtype)
     for s in range(0, len(rows), len(work)):
         r = rows[s:s + len(work)]
         sub = _rows_of(L, r, work).add_(mask)  # one pass, where filling G*'s columns row by row costs up to 10×
@@ -293,11 +311,15 @@ def _values_at(L, rows, cols, work) -> torch.Tensor:
     r, c = rows.to(L.device), torch.as_tensor(cols, device=L.device)
     return L[r[:, None], c].to(work.device, work.dtype)
 
-def _shrink(L, rows, joined: np.ndarray, kept: _Kept, work, limit: float) -> torch.Tensor:
-    "Take the clusters `joined` out of S(x) for the samples `rows`; return those that need a re-read instead."
-    if len(joined) > _GATHER_MAX: return rows
+def _shrink(L, rows, joined: np.ndarray, inside: np.ndarray, kept: _Kept, work, limit: float,
+            kernels: CpuKernels | None) -> torch.Tensor:
+    "Take the clusters `joined` out of S(x) for the samples `rows` where that is safe; return the others."
+    if kernels is not None:
+        return torch.from_numpy(kernels.shrink(L.numpy(), rows.numpy(), joined, inside,
+                                               *(t.numpy() for t in (kept.best, kept.logit, kept.rest, kept.anchor)), limit))
+    stale = torch.from_numpy(inside).to(work.device)[kept.best[rows]]
+    reread, rows = [rows[stale]], rows[~stale]
     step = max(1, (1 << 19) // len(joined))  # half a million values at a time
-    reread = [rows[:0]]
     for s in range(0, len(rows), step):
         r = rows[s:s + step]
         terms = torch.exp_(_values_at(L, r, joined, work) - kept.logit[r, None].to(work.dtype))
@@ -309,30 +331,39 @@ def _shrink(L, rows, joined: np.ndarray, kept: _Kept, work, limit: float) -> tor
     return torch.cat(reread)
 
 # %% ../nbs/00_core.ipynb #5a0e7f13
-def _visit(L, g: int, members, cluster_rows, last: np.ndarray, kept: _Kept, work, limit: float) -> np.ndarray:
+def _visit(L, g: int, members, cluster_rows, last: np.ndarray, kept: _Kept, work, limit: float,
+           kernels: CpuKernels | None) -> np.ndarray:
     "rp(c) for G* = node `g`: c'(x) and p'(x) kept where that is safe, else from the whole row."
     group = members[g]
     if len(group) > 1:
         inside = np.zeros(len(last), dtype=bool)
         inside[group] = True
-        in_group = torch.from_numpy(inside).to(work.device)
-        mask = torch.from_numpy(np.where(inside, -np.inf, 0.)).to(work.device, work.dtype)
         reread = []
         for node in np.unique(last[group]):  # samples of clusters last visited together lost the same clusters since
             rows = torch.cat([cluster_rows[c] for c in group[last[group] == node]])
-            if len(rows) < _KEEP_MIN_ROWS: reread.append(rows); continue
-            stale = in_group[kept.best[rows]]
-            reread += [rows[stale], _shrink(L, rows[~stale], np.setdiff1d(group, members[node]), kept, work, limit)]
-        _reread(L, torch.cat(reread).sort().values, mask, kept, work)
+            joined = np.setdiff1d(group, members[node])
+            small = len(rows) < _KEEP_MIN_ROWS or len(joined) > _GATHER_MAX
+            reread.append(rows if small else _shrink(L, rows, joined, inside, kept, work, limit, kernels))
+        _reread(L, torch.cat(reread).sort().values, inside, kept, work, kernels)
         last[group] = g
-    rows = torch.cat([cluster_rows[c] for c in group])
-    return torch.bincount(kept.best[rows], weights=kept.rest[rows].reciprocal(), minlength=len(last)).cpu().numpy()
+    return _reassignment_mass(torch.cat([cluster_rows[c] for c in group]), kept, len(last), kernels)
+
+def _reassignment_mass(rows, kept: _Kept, K: int, kernels: CpuKernels | None) -> np.ndarray:
+    "rp(c) = Σ p'(x) over the samples `rows` whose c'(x) is c."
+    if kernels is not None: return kernels.reassignment_mass(rows.numpy(), kept.best.numpy(), kept.rest.numpy(), K)
+    return torch.bincount(kept.best[rows], weights=kept.rest[rows].reciprocal(), minlength=K).cpu().numpy()
 
 # %% ../nbs/00_core.ipynb #51812cae
 def _move_if_it_fits(L: torch.Tensor, device: torch.device) -> torch.Tensor:
     "`L` on `device` when there is room for it there; otherwise left where it is and read a chunk at a time."
     try: return L.to(device)
     except torch.OutOfMemoryError: return L
+
+# %% ../nbs/00_core.ipynb #4b7c9e21
+def _kernels_for(L: torch.Tensor, device: torch.device) -> CpuKernels | None:
+    "The compiled CPU loops (`l2h.kernels`) when they can read `L` in place: on the CPU, float32/64, rows contiguous."
+    if device.type != 'cpu' or L.device.type != 'cpu' or L.dtype not in (torch.float32, torch.float64): return None
+    return cpu_kernels() if L.stride(1) == 1 else None
 
 # %% ../nbs/00_core.ipynb #89057434
 def _node_scores(sum_g: np.ndarray, count: np.ndarray, sum_means: np.ndarray, score: str) -> np.ndarray:
@@ -350,7 +381,8 @@ def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, pro
     if L.device != device: L = _move_if_it_fits(L, device)
     dtype = torch.float64 if L.dtype == torch.float64 else torch.float32
     if progress is None: progress = N * K > 2e8
-    stats = _first_pass(L, device, dtype, progress)
+    kernels = _kernels_for(L, device)
+    stats = _first_pass(L, device, dtype, progress, kernels)
     work = torch.empty(min(N, _chunk_rows(K, torch.finfo(dtype).bits // 8)), K, dtype=dtype, device=device)
     order = torch.sort(stats.assigned, stable=True).indices
     count = torch.bincount(stats.assigned, minlength=K).cpu().numpy()
@@ -373,7 +405,7 @@ def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, pro
         scores = _node_scores(sum_g, cnt, sum_means, score)[alive]
         i = first_best(scores, largest=False)
         G = alive[i]
-        rp = _visit(L, G, members, cluster_rows, last, kept, work, limit)
+        rp = _visit(L, G, members, cluster_rows, last, kept, work, limit, kernels)
         mean_rp = np.bincount(node_of, weights=rp, minlength=n_nodes)[alive] / size[alive]
         mean_rp[i] = -np.inf
         P = alive[first_best(mean_rp)]

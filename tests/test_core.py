@@ -9,6 +9,7 @@ from hypothesis.extra.numpy import arrays
 
 import l2h.core as core
 from l2h.core import Hierarchy, l2h_reference, logits_to_hierarchy, SCORES
+from l2h.kernels import cpu_kernels
 from logit_sets import class_structured_logits, logit_sets, tree_logits
 
 pytestmark = pytest.mark.filterwarnings('ignore:.*no sample assigned')
@@ -20,10 +21,27 @@ def test_fast_equals_reference(name, L):
     assert logits_to_hierarchy(L) == l2h_reference(L)
 
 
+COMPILED = pytest.param(True, id='compiled', marks=pytest.mark.skipif(cpu_kernels() is None, reason='no C compiler'))
+PATHS = [COMPILED, pytest.param(False, id='torch')]
+
+
+def use_compiled(monkeypatch, compiled: bool):
+    "Run L2H on the compiled loops (the default on a CPU with a C compiler) or on torch operations alone."
+    if not compiled: monkeypatch.setattr(core, 'cpu_kernels', lambda: None)
+
+
+@pytest.mark.parametrize('compiled', PATHS)
 @pytest.mark.parametrize('name,L', SETS, ids=[n for n, _ in SETS])
-def test_fast_equals_reference_when_every_group_is_kept(monkeypatch, name, L):
+def test_fast_equals_reference_when_every_group_is_kept(monkeypatch, name, L, compiled):
     "Small groups of samples are re-read whole by default; here every group goes through the in-place update first."
     monkeypatch.setattr(core, '_KEEP_MIN_ROWS', 0)
+    use_compiled(monkeypatch, compiled)
+    assert logits_to_hierarchy(L) == l2h_reference(L)
+
+
+@pytest.mark.parametrize('name,L', SETS, ids=[n for n, _ in SETS])
+def test_torch_path_equals_reference(monkeypatch, name, L):
+    use_compiled(monkeypatch, False)
     assert logits_to_hierarchy(L) == l2h_reference(L)
 
 
@@ -43,7 +61,8 @@ def test_statistics_match_reference():
 
 
 def test_small_chunks_give_the_same_merges(monkeypatch):
-    "Every chunked loop, run with chunks of 7 rows, must not change a merge."
+    "Every chunked loop of the torch path, run with chunks of 7 rows, must not change a merge."
+    use_compiled(monkeypatch, False)
     monkeypatch.setattr(core, '_chunk_rows', lambda K, itemsize, budget=0: 7)
     for name, L in SETS[::5]: assert logits_to_hierarchy(L) == l2h_reference(L), name
 
@@ -53,8 +72,10 @@ def test_small_chunks_give_the_same_merges(monkeypatch):
     (10 ** 9, None),                               # every sample whose c' stays outside is updated in place
     (10 ** 9, {torch.float64: 1 - 1e-12, torch.float32: 1 - 1e-6}),  # in place, but any shrink of S sends it back
 ], ids=['reread-all', 'gather-any-width', 'keep-nothing-that-shrank'])
-def test_each_way_of_updating_p_gives_the_same_merges(monkeypatch, gather_max, keep_above):
+@pytest.mark.parametrize('compiled', PATHS)
+def test_each_way_of_updating_p_gives_the_same_merges(monkeypatch, gather_max, keep_above, compiled):
     "Whole-row re-reads and in-place updates of S(x) must each give the reference's merges and affinities."
+    use_compiled(monkeypatch, compiled)
     monkeypatch.setattr(core, '_GATHER_MAX', gather_max)
     monkeypatch.setattr(core, '_KEEP_MIN_ROWS', 0)
     if keep_above: monkeypatch.setattr(core, '_KEEP_ABOVE', keep_above)
@@ -64,10 +85,12 @@ def test_each_way_of_updating_p_gives_the_same_merges(monkeypatch, gather_max, k
         np.testing.assert_allclose(fast.merge_affinities, ref.merge_affinities, rtol=1e-9, err_msg=name)
 
 
-def test_in_place_updates_are_used_and_exact(monkeypatch):
+@pytest.mark.parametrize('compiled', PATHS)
+def test_in_place_updates_are_used_and_exact(monkeypatch, compiled):
     "On ImageNet-like logits most visits update S(x) in place; the affinities still match the reference to 1e-11."
     L = class_structured_logits(5000, 100).astype(np.float64)
     monkeypatch.setattr(core, '_KEEP_MIN_ROWS', 0)
+    use_compiled(monkeypatch, compiled)
     reread, original = [], core._reread
     monkeypatch.setattr(core, '_reread', lambda L_, rows, *args: (reread.append(len(rows)), original(L_, rows, *args)))
     fast, ref = logits_to_hierarchy(L), l2h_reference(L)
@@ -78,7 +101,9 @@ def test_in_place_updates_are_used_and_exact(monkeypatch):
 
 
 @pytest.mark.parametrize('seed', range(5))
-def test_float32_and_float16_inputs(seed):
+@pytest.mark.parametrize('compiled', PATHS)
+def test_float32_and_float16_inputs(monkeypatch, seed, compiled):
+    use_compiled(monkeypatch, compiled)
     L = tree_logits(np.random.default_rng(seed), 2000, 40).astype(np.float32)
     ref = l2h_reference(L.astype(np.float64))
     assert logits_to_hierarchy(L) == ref
