@@ -271,7 +271,7 @@ def assignments(logits) -> np.ndarray:
 # %% ../nbs/00_core.ipynb #e57249b6
 _GATHER_MAX = 256                                        # joined clusters: gathering more costs about a whole row
 _KEEP_ABOVE = {torch.float64: 1e-3, torch.float32: 0.1}  # how far S may fall below its last whole-row value
-_KEEP_MIN_ROWS = 1024                                    # fewer samples than this are re-read whole (torch path)
+_KEEP_MIN_ROWS = 1024                                    # torch path: fewer samples are cheaper to re-read whole
 
 class _Kept(NamedTuple):
     "Step 3's answer for every sample as of the last time its cluster's group was G*."
@@ -338,11 +338,11 @@ def _visit(L, g: int, members, cluster_rows, last: np.ndarray, kept: _Kept, work
     if len(group) > 1:
         inside = np.zeros(len(last), dtype=bool)
         inside[group] = True
-        reread = []
+        reread, min_rows = [], 0 if kernels is not None else _KEEP_MIN_ROWS  # compiled updates cost ~nothing per call
         for node in np.unique(last[group]):  # samples of clusters last visited together lost the same clusters since
             rows = torch.cat([cluster_rows[c] for c in group[last[group] == node]])
             joined = np.setdiff1d(group, members[node])
-            small = len(rows) < _KEEP_MIN_ROWS or len(joined) > _GATHER_MAX
+            small = len(rows) < min_rows or len(joined) > _GATHER_MAX
             reread.append(rows if small else _shrink(L, rows, joined, inside, kept, work, limit, kernels))
         _reread(L, torch.cat(reread).sort().values, inside, kept, work, kernels)
         last[group] = g

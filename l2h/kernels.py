@@ -191,7 +191,8 @@ class CpuKernels:
 
     def _parts(self, n: int, job) -> list:
         "job(start, stop) over one contiguous part of range(n) per thread; the results in order."
-        bounds = np.linspace(0, n, min(torch.get_num_threads(), max(1, n // 64)) + 1).astype(int).tolist()
+        # a thread is worth its hand-over (some 50 µs) from a few thousand rows on
+        bounds = np.linspace(0, n, min(torch.get_num_threads(), max(1, n // 4096)) + 1).astype(int).tolist()
         if len(bounds) == 2: return [job(0, n)]
         return list(_pool().map(job, bounds[:-1], bounds[1:]))
 
