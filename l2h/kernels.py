@@ -189,12 +189,13 @@ class CpuKernels:
                 f.restype, f.argtypes = restype, argtypes
         lib.reassignment_mass.restype, lib.reassignment_mass.argtypes = None, [_P, _I, _P, _P, _P]
 
-    def _parts(self, n: int, job) -> list:
+    def _parts(self, n: int, job, per_row: int) -> list:
         "job(start, stop) over one contiguous part of range(n) per thread; the results in order."
-        # a thread is worth its hand-over (some 50 µs) from a few thousand rows on
-        bounds = np.linspace(0, n, min(torch.get_num_threads(), max(1, n // 4096)) + 1).astype(int).tolist()
-        if len(bounds) == 2: return [job(0, n)]
-        return list(_pool().map(job, bounds[:-1], bounds[1:]))
+        # a thread is worth its hand-over (some 50 µs) from a quarter million values on
+        threads = min(torch.get_num_threads(), max(1, n * per_row >> 18))
+        bounds = np.linspace(0, n, threads + 1).astype(int).tolist()
+        others = [_pool().submit(job, s, e) for s, e in zip(bounds[1:-1], bounds[2:])]
+        return [job(bounds[0], bounds[1])] + [f.result() for f in others]  # this thread does the first part
 
     def first_pass(self, L: np.ndarray, a, b, runner, logp, log_rest) -> int:
         "The first pass over the rows of `L` into the given arrays; the first row with NaN or ±inf, or -1."
@@ -203,7 +204,7 @@ class CpuKernels:
         def part(s, e):
             r = f(_at(L, s), e - s, L.shape[1], ld, _at(a, s), _at(b, s), _at(runner, s), _at(logp, s), _at(log_rest, s))
             return s + r if r >= 0 else len(L)
-        first_bad = min(self._parts(len(L), part))
+        first_bad = min(self._parts(len(L), part, L.shape[1]))
         return first_bad if first_bad < len(L) else -1
 
     def reread(self, L: np.ndarray, rows: np.ndarray, inside: np.ndarray, best, logit, rest, anchor):
@@ -212,7 +213,7 @@ class CpuKernels:
         ld = L.strides[0] // L.itemsize
         penalty = np.where(inside, -np.inf, 0).astype(L.dtype)
         self._parts(len(rows), lambda s, e: f(_at(L), L.shape[1], ld, _at(rows, s), e - s, _at(penalty),
-                                              _at(best), _at(logit), _at(rest), _at(anchor)))
+                                              _at(best), _at(logit), _at(rest), _at(anchor)), L.shape[1])
 
     def shrink(self, L: np.ndarray, rows: np.ndarray, cols: np.ndarray, inside: np.ndarray, best, logit, rest,
                anchor, limit: float) -> np.ndarray:
@@ -220,7 +221,8 @@ class CpuKernels:
         f = getattr(self.lib, f'shrink_{_SUFFIX[L.dtype]}')
         ld, inside, again = L.strides[0] // L.itemsize, inside.view(np.uint8), np.empty_like(rows)
         counts = self._parts(len(rows), lambda s, e: (s, f(_at(L), ld, _at(rows, s), e - s, _at(cols), len(cols),
-                             _at(inside), _at(best), _at(logit), _at(rest), _at(anchor), limit, _at(again, s))))
+                             _at(inside), _at(best), _at(logit), _at(rest), _at(anchor), limit, _at(again, s))),
+                             len(cols))
         return np.concatenate([again[s:s + n] for s, n in counts])
 
     def reassignment_mass(self, rows: np.ndarray, best, rest, K: int) -> np.ndarray:
@@ -229,11 +231,11 @@ class CpuKernels:
             rp = np.zeros(K)
             self.lib.reassignment_mass(_at(rows, s), e - s, _at(best), _at(rest), _at(rp))
             return rp
-        return sum(self._parts(len(rows), part))
+        return sum(self._parts(len(rows), part, 1))
 
 @functools.cache
 def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(torch.get_num_threads(), thread_name_prefix='l2h')
+    return ThreadPoolExecutor(max(1, torch.get_num_threads() - 1), thread_name_prefix='l2h')
 
 # %% ../nbs/00a_kernels.ipynb #kaa1b2c3
 @functools.cache
