@@ -100,8 +100,8 @@ void reread_$suffix(const $T* L, int64_t K, int64_t ld, const int64_t* rows, int
                     int64_t* best, double* logit, double* rest, double* anchor) {
   for (int64_t i = 0; i < n; i++) {
     const $T* x = L + rows[i] * ld;
-    if (i + 1 < n)  /* the next row is elsewhere in memory: ask for it now, it arrives while this one is done */
-      for (int64_t j = 0; j < K; j += 64 / sizeof($T)) __builtin_prefetch(L + rows[i + 1] * ld + j);
+    if (i + 2 < n)  /* rows are far apart in memory: ask for the one after next into L2 now (measured best) */
+      for (int64_t j = 0; j < K; j += 64 / sizeof($T)) __builtin_prefetch(L + rows[i + 2] * ld + j, 0, 2);
     $T m = -INFINITY;
     #pragma omp simd reduction(max:m)
     for (int64_t j = 0; j < K; j++) { $T v = x[j] + penalty[j]; m = v > m ? v : m; }
@@ -124,7 +124,7 @@ int64_t shrink_$suffix(const $T* L, int64_t ld, const int64_t* rows, int64_t n, 
   int64_t count = 0;
   for (int64_t i = 0; i < n; i++) {
     if (i + 4 < n)  /* scattered values of rows far apart: ask for them a few rows ahead */
-      for (int64_t j = 0; j < m; j++) __builtin_prefetch(L + rows[i + 4] * ld + cols[j]);
+      for (int64_t j = 0; j < m; j++) __builtin_prefetch(L + rows[i + 4] * ld + cols[j], 0, 2);
     int64_t r = rows[i];
     if (inside[best[r]]) { again[count++] = r; continue; }
     const $T* x = L + r * ld;
