@@ -269,7 +269,7 @@ def assignments(logits) -> np.ndarray:
     return np.concatenate([_argmax_rows(L[s:s + step].to(wide)).cpu().numpy() for s in range(0, len(L), step)])
 
 # %% ../nbs/00_core.ipynb #e57249b6
-_GATHER_MAX = 256                                        # joined clusters: gathering more costs about a whole row
+_GATHER_MAX = 64                                         # joined clusters: each may cost a cache line, a row is 64
 _KEEP_ABOVE = {torch.float64: 1e-3, torch.float32: 0.1}  # how far S may fall below its last whole-row value
 _KEEP_MIN_ROWS = 1024                                    # torch path: fewer samples are cheaper to re-read whole
 
