@@ -180,7 +180,7 @@ def _at(a: np.ndarray, i: int = 0) -> int:
     return a.ctypes.data + i * a.strides[0]
 
 class CpuKernels:
-    "The three loops of `_SOURCE`, each run over parts of its rows in parallel threads (ctypes releases the GIL)."
+    "The loops of `_SOURCE`, each run over parts of its rows in parallel threads (ctypes releases the GIL)."
     def __init__(self, lib):
         self.lib = lib
         for name, (restype, argtypes) in _SIGNATURES.items():
