@@ -95,22 +95,26 @@ int64_t first_pass_$suffix(const $T* L, int64_t n, int64_t K, int64_t ld, int64_
 }
 
 /* Step 3 from whole rows: with G*'s columns pushed to -inf by `penalty`, c' = the first argmax, L_c', and
-   S = sum of exp(L - L_c'), written at each sample's own index. */
+   S = sum of exp(L - L_c'), written at each sample's own index. A c' still outside G* is still the first argmax
+   (the outside only shrank), so only the sum is needed then. */
 void reread_$suffix(const $T* L, int64_t K, int64_t ld, const int64_t* rows, int64_t n, const $T* penalty,
                     int64_t* best, double* logit, double* rest, double* anchor) {
   for (int64_t i = 0; i < n; i++) {
-    const $T* x = L + rows[i] * ld;
+    int64_t r = rows[i], c = best[r];
+    const $T* x = L + r * ld;
     if (i + 2 < n)  /* rows are far apart in memory: ask for the one after next into L2 now (measured best) */
       for (int64_t j = 0; j < K; j += 64 / sizeof($T)) __builtin_prefetch(L + rows[i + 2] * ld + j, 0, 2);
-    $T m = -INFINITY;
-    #pragma omp simd reduction(max:m)
-    for (int64_t j = 0; j < K; j++) { $T v = x[j] + penalty[j]; m = v > m ? v : m; }
-    int64_t c = first_equal_$suffix(x, K, m);
-    while (penalty[c] != 0 || x[c] != m) c++;
+    $T m = x[c];
+    if (penalty[c] != 0) {
+      m = -INFINITY;
+      #pragma omp simd reduction(max:m)
+      for (int64_t j = 0; j < K; j++) { $T v = x[j] + penalty[j]; m = v > m ? v : m; }
+      c = first_equal_$suffix(x, K, m);
+      while (penalty[c] != 0 || x[c] != m) c++;
+    }
     $T s = 0;
     #pragma omp simd reduction(+:s)
     for (int64_t j = 0; j < K; j++) s += exp_$suffix(x[j] + penalty[j] - m);
-    int64_t r = rows[i];
     best[r] = c; logit[r] = m; rest[r] = anchor[r] = s;
   }
 }
@@ -208,7 +212,7 @@ class CpuKernels:
         return first_bad if first_bad < len(L) else -1
 
     def reread(self, L: np.ndarray, rows: np.ndarray, inside: np.ndarray, best, logit, rest, anchor):
-        "c'(x), L_c'(x) and S(x) from the whole rows `rows` of `L`, outside the clusters where `inside` is true."
+        "c'(x), L_c'(x), S(x) from the whole rows `rows`, outside `inside` (`best`, `logit`: c' of a group within it)."
         f = getattr(self.lib, f'reread_{_SUFFIX[L.dtype]}')
         ld = L.strides[0] // L.itemsize
         penalty = np.where(inside, -np.inf, 0).astype(L.dtype)
