@@ -341,7 +341,9 @@ def _visit(L, g: int, members, cluster_rows, last: np.ndarray, kept: _Kept, work
         reread, min_rows = [], 0 if kernels is not None else _KEEP_MIN_ROWS  # compiled updates cost ~nothing per call
         for node in np.unique(last[group]):  # samples of clusters last visited together lost the same clusters since
             rows = torch.cat([cluster_rows[c] for c in group[last[group] == node]])
-            joined = np.setdiff1d(group, members[node])
+            since = inside.copy()
+            since[members[node]] = False
+            joined = np.flatnonzero(since)
             small = len(rows) < min_rows or len(joined) > _GATHER_MAX
             reread.append(rows if small else _shrink(L, rows, joined, inside, kept, work, limit, kernels))
         _reread(L, torch.cat(reread).sort().values, inside, kept, work, kernels)

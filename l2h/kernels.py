@@ -20,28 +20,24 @@ _HEADER = r"""
 #include <string.h>
 
 /* e^x for the vector loops below: x = n ln2 + r with |r| <= ln2/2, e^r from its Taylor series (to r^7 in float,
-   r^13 in double: the truncation is below half an ulp), times 2^n built in two halves so that results down to the
-   smallest subnormal come out right. Inlined, so the compiler runs it 8 or 16 lanes wide; accurate to a few ulp. */
+   r^13 in double: the truncation is below half an ulp), times 2^n. Inlined, so the compiler runs it 8 or 16 lanes
+   wide; accurate to a few ulp. Every quantity it feeds here is at least 1 (a sum holding exp(0), or an S that
+   keeps its c' term), so results below the smallest normal number cannot change one: x is clamped there, which
+   keeps 2^n a plain normal number. */
 static inline float pow2_f32(int32_t k) { uint32_t b = (uint32_t)(k + 127) << 23; float f; memcpy(&f, &b, 4); return f; }
 static inline float exp_f32(float x) {
-  x = x < -104.f ? -104.f : x > 88.f ? 88.f : x;
+  x = x < -87.f ? -87.f : x > 88.f ? 88.f : x;
   float n = rintf(x * 1.44269504088896341f);
   float r = fmaf(n, -0.693145751953125f, x);  /* ln 2 split: n times the first part is exact */
   r = fmaf(n, -1.4286068202862268e-06f, r);
   float p = 1.f / 5040;
   p = fmaf(p, r, 1.f / 720); p = fmaf(p, r, 1.f / 120); p = fmaf(p, r, 1.f / 24);
   p = fmaf(p, r, 1.f / 6); p = fmaf(p, r, .5f); p = fmaf(p, r, 1.f); p = fmaf(p, r, 1.f);
-  int32_t k = (int32_t)n, half = k >> 1;
-  return p * pow2_f32(half) * pow2_f32(k - half);
+  return p * pow2_f32((int32_t)n);
 }
-/* rp(c) += p'(x) = 1/S(x) over the samples rows whose c'(x) is c. */
-void reassignment_mass(const int64_t* rows, int64_t n, const int64_t* best, const double* rest, double* rp) {
-  for (int64_t i = 0; i < n; i++) rp[best[rows[i]]] += 1. / rest[rows[i]];
-}
-
 static inline double pow2_f64(int64_t k) { uint64_t b = (uint64_t)(k + 1023) << 52; double f; memcpy(&f, &b, 8); return f; }
 static inline double exp_f64(double x) {
-  x = x < -746. ? -746. : x > 709. ? 709. : x;
+  x = x < -708. ? -708. : x > 709. ? 709. : x;
   double n = rint(x * 1.4426950408889634);
   double r = fma(n, -0.6931471803691238, x);
   r = fma(n, -1.9082146973659064e-10, r);
@@ -50,8 +46,12 @@ static inline double exp_f64(double x) {
   p = fma(p, r, 1. / 362880); p = fma(p, r, 1. / 40320); p = fma(p, r, 1. / 5040); p = fma(p, r, 1. / 720);
   p = fma(p, r, 1. / 120); p = fma(p, r, 1. / 24); p = fma(p, r, 1. / 6); p = fma(p, r, .5);
   p = fma(p, r, 1.); p = fma(p, r, 1.);
-  int64_t k = (int64_t)n, half = k >> 1;
-  return p * pow2_f64(half) * pow2_f64(k - half);
+  return p * pow2_f64((int64_t)n);
+}
+
+/* rp(c) += p'(x) = 1/S(x) over the samples rows whose c'(x) is c. */
+void reassignment_mass(const int64_t* rows, int64_t n, const int64_t* best, const double* rest, double* rp) {
+  for (int64_t i = 0; i < n; i++) rp[best[rows[i]]] += 1. / rest[rows[i]];
 }
 """
 
@@ -197,7 +197,7 @@ class CpuKernels:
         "job(start, stop) over one contiguous part of range(n) per thread; the results in order."
         # a thread is worth its hand-over (some 50 µs) from a quarter million values on
         threads = min(torch.get_num_threads(), max(1, n * per_row >> 18))
-        bounds = np.linspace(0, n, threads + 1).astype(int).tolist()
+        bounds = [n * t // threads for t in range(threads + 1)]
         others = [_pool().submit(job, s, e) for s, e in zip(bounds[1:-1], bounds[2:])]
         return [job(bounds[0], bounds[1])] + [f.result() for f in others]  # this thread does the first part
 
