@@ -294,9 +294,10 @@ def _rows_of(L: torch.Tensor, rows: torch.Tensor, work: torch.Tensor) -> torch.T
 
 def _reread(L, rows, inside: np.ndarray, kept: _Kept, work, kernels: CpuKernels | None):
     "Step 3 from the whole rows `rows`, outside the clusters `inside` (a mask); the answers go into `kept`."
-    if kernels is not None:
-        return kernels.reread(L.numpy(), rows.numpy(), inside,
+    if kernels is not None:  # rows in memory order: nearby rows share pages and cache lines
+        return kernels.reread(L.numpy(), np.sort(rows.numpy()), inside,
                               *(t.numpy() for t in (kept.best, kept.logit, kept.rest, kept.anchor)))
+    rows = rows.sort().values
     mask = torch.from_numpy(np.where(inside, -np.inf, 0.)).to(work.device, work.dtype)
     for s in range(0, len(rows), len(work)):
         r = rows[s:s + len(work)]
@@ -346,7 +347,7 @@ def _visit(L, g: int, members, cluster_rows, last: np.ndarray, kept: _Kept, work
             joined = np.flatnonzero(since)
             small = len(rows) < min_rows or len(joined) > _GATHER_MAX
             reread.append(rows if small else _shrink(L, rows, joined, inside, kept, work, limit, kernels))
-        _reread(L, torch.cat(reread).sort().values, inside, kept, work, kernels)
+        _reread(L, torch.cat(reread), inside, kept, work, kernels)
         last[group] = g
     return _reassignment_mass(torch.cat([cluster_rows[c] for c in group]), kept, len(last), kernels)
 

@@ -80,13 +80,18 @@ int64_t first_pass_$suffix(const $T* L, int64_t n, int64_t K, int64_t ld, int64_
     if (zero != 0) return r;  /* NaN as soon as one value is NaN or ±inf */
     int64_t ia = first_equal_$suffix(x, K, top);
     while (x[ia] != top) ia++;
+    /* the other columns are [0, ia) and (ia, K): two plain loops, no per-value test */
     #pragma omp simd reduction(max:second)
-    for (int64_t j = 0; j < K; j++) { $T v = j == ia ? -INFINITY : x[j]; second = v > second ? v : second; }
+    for (int64_t j = 0; j < ia; j++) second = x[j] > second ? x[j] : second;
+    #pragma omp simd reduction(max:second)
+    for (int64_t j = ia + 1; j < K; j++) second = x[j] > second ? x[j] : second;
     int64_t ib = first_equal_$suffix(x, K, second);
     while (ib == ia || x[ib] != second) ib++;
     $T s = 0;
     #pragma omp simd reduction(+:s)
-    for (int64_t j = 0; j < K; j++) { $T e = exp_$suffix(x[j] - second); s += j == ia ? ($T)0 : e; }
+    for (int64_t j = 0; j < ia; j++) s += exp_$suffix(x[j] - second);
+    #pragma omp simd reduction(+:s)
+    for (int64_t j = ia + 1; j < K; j++) s += exp_$suffix(x[j] - second);
     a[r] = ia; b[r] = ib; runner[r] = second;
     logp[r] = -log((double)s);
     log_rest[r] = ((double)second - (double)top) - logp[r];
