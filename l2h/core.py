@@ -274,16 +274,16 @@ _KEEP_ABOVE = {torch.float64: 1e-3, torch.float32: 0.1}  # how far S may fall be
 _KEEP_MIN_ROWS = 1024                                    # torch path: fewer samples are cheaper to re-read whole
 
 class _Kept(NamedTuple):
-    "Step 3's answer for every sample as of the last time its cluster's group was G*."
+    "Step 3's answer for every sample as of the last time its cluster's group was G* (fields in the kernels' order)."
     best: torch.Tensor     # c'(x)
-    rest: torch.Tensor     # S(x) = Σ_{c outside that group} exp(L_c − L_c') = 1/p'(x); float64
     logit: torch.Tensor    # L_c'(x); float64
+    rest: torch.Tensor     # S(x) = Σ_{c outside that group} exp(L_c − L_c') = 1/p'(x); float64
     anchor: torch.Tensor   # S(x) at its last whole-row computation
 
 def _kept_from(stats: _RowStats) -> _Kept:
     "The first pass's answers: every sample as if its singleton had been G*."
     rest = (-stats.runner_logp).exp()
-    return _Kept(stats.runner, rest, stats.runner_logit, rest.clone())
+    return _Kept(stats.runner, stats.runner_logit, rest, rest.clone())
 
 # %% ../nbs/00_core.ipynb #3c1e5a20
 def _rows_of(L: torch.Tensor, rows: torch.Tensor, work: torch.Tensor) -> torch.Tensor:
@@ -295,8 +295,7 @@ def _rows_of(L: torch.Tensor, rows: torch.Tensor, work: torch.Tensor) -> torch.T
 def _reread(L, rows, inside: np.ndarray, kept: _Kept, work, kernels: CpuKernels | None):
     "Step 3 from the whole rows `rows`, outside the clusters `inside` (a mask); the answers go into `kept`."
     if kernels is not None:  # rows in memory order: nearby rows share pages and cache lines
-        return kernels.reread(L.numpy(), np.sort(rows.numpy()), inside,
-                              *(t.numpy() for t in (kept.best, kept.logit, kept.rest, kept.anchor)))
+        return kernels.reread(L.numpy(), np.sort(rows.numpy()), inside, *(t.numpy() for t in kept))
     rows = rows.sort().values
     mask = torch.from_numpy(np.where(inside, -np.inf, 0.)).to(work.device, work.dtype)
     for s in range(0, len(rows), len(work)):
@@ -316,8 +315,7 @@ def _shrink(L, rows, joined: np.ndarray, inside: np.ndarray, kept: _Kept, work, 
             kernels: CpuKernels | None) -> torch.Tensor:
     "Take the clusters `joined` out of S(x) for the samples `rows` where that is safe; return the others."
     if kernels is not None:
-        return torch.from_numpy(kernels.shrink(L.numpy(), rows.numpy(), joined, inside,
-                                               *(t.numpy() for t in (kept.best, kept.logit, kept.rest, kept.anchor)), limit))
+        return torch.from_numpy(kernels.shrink(L.numpy(), rows.numpy(), joined, inside, *(t.numpy() for t in kept), limit))
     stale = torch.from_numpy(inside).to(work.device)[kept.best[rows]]
     reread, rows = [rows[stale]], rows[~stale]
     step = max(1, (1 << 19) // len(joined))  # half a million values at a time

@@ -189,6 +189,10 @@ def _at(a: np.ndarray, i: int = 0) -> int:
     "Address of `a[i]` (of row i of a 2-D array)."
     return a.ctypes.data + i * a.strides[0]
 
+def _row_stride(L: np.ndarray) -> int:
+    "Values from one row of `L` to the next."
+    return L.strides[0] // L.itemsize
+
 class CpuKernels:
     "The loops of `_SOURCE`, each run over parts of its rows in parallel threads (ctypes releases the GIL)."
     def __init__(self, lib):
@@ -198,6 +202,10 @@ class CpuKernels:
                 f = getattr(lib, f'{name}_{suffix}')
                 f.restype, f.argtypes = restype, argtypes
         lib.reassignment_mass.restype, lib.reassignment_mass.argtypes = None, [_P, _I, _P, _P, _P]
+
+    def _loop(self, name: str, L: np.ndarray):
+        "The loop `name` for the dtype of `L`."
+        return getattr(self.lib, f'{name}_{_SUFFIX[L.dtype]}')
 
     def _parts(self, n: int, job, per_row: int) -> list:
         "job(start, stop) over one contiguous part of range(n) per thread; the results in order."
@@ -209,8 +217,7 @@ class CpuKernels:
 
     def first_pass(self, L: np.ndarray, a, b, runner, logp, log_rest) -> int:
         "The first pass over the rows of `L` into the given arrays; the first row with NaN or ±inf, or -1."
-        f = getattr(self.lib, f'first_pass_{_SUFFIX[L.dtype]}')
-        ld = L.strides[0] // L.itemsize
+        f, ld = self._loop('first_pass', L), _row_stride(L)
         def part(s, e):
             r = f(_at(L, s), e - s, L.shape[1], ld, _at(a, s), _at(b, s), _at(runner, s), _at(logp, s), _at(log_rest, s))
             return s + r if r >= 0 else len(L)
@@ -219,8 +226,7 @@ class CpuKernels:
 
     def reread(self, L: np.ndarray, rows: np.ndarray, inside: np.ndarray, best, logit, rest, anchor):
         "c'(x), L_c'(x), S(x) from the whole rows `rows`, outside `inside` (`best`, `logit`: c' of a group within it)."
-        f = getattr(self.lib, f'reread_{_SUFFIX[L.dtype]}')
-        ld = L.strides[0] // L.itemsize
+        f, ld = self._loop('reread', L), _row_stride(L)
         penalty = np.where(inside, -np.inf, 0).astype(L.dtype)
         self._parts(len(rows), lambda s, e: f(_at(L), L.shape[1], ld, _at(rows, s), e - s, _at(penalty),
                                               _at(best), _at(logit), _at(rest), _at(anchor)), L.shape[1])
@@ -228,8 +234,8 @@ class CpuKernels:
     def shrink(self, L: np.ndarray, rows: np.ndarray, cols: np.ndarray, inside: np.ndarray, best, logit, rest,
                anchor, limit: float) -> np.ndarray:
         "Take the clusters `cols` out of S(x) for the samples `rows` where that is safe; return the others."
-        f = getattr(self.lib, f'shrink_{_SUFFIX[L.dtype]}')
-        ld, inside, again = L.strides[0] // L.itemsize, inside.view(np.uint8), np.empty_like(rows)
+        f, ld = self._loop('shrink', L), _row_stride(L)
+        inside, again = inside.view(np.uint8), np.empty_like(rows)
         counts = self._parts(len(rows), lambda s, e: (s, f(_at(L), ld, _at(rows, s), e - s, _at(cols), len(cols),
                              _at(inside), _at(best), _at(logit), _at(rest), _at(anchor), limit, _at(again, s))),
                              len(cols))
