@@ -8,8 +8,9 @@ import warnings
 import numpy as np
 import torch
 from scipy.cluster.hierarchy import linkage
-from .core import Hierarchy, as_logits, _argmax_rows, _check_finite, _chunk_rows
-from .hierarchy import from_linkage
+from .core import as_logits
+from .hierarchy import Hierarchy, from_linkage
+from . import kernels
 
 # %% auto #0
 __all__ = ['LINKAGES', 'mean_probabilities', 'agglomerative_hierarchy', 'weight_ward_hierarchy']
@@ -20,13 +21,13 @@ def mean_probabilities(logits, chunk_rows: int | None = None) -> tuple[np.ndarra
     L = as_logits(logits)
     N, K = L.shape
     dtype = torch.float64 if L.dtype == torch.float64 else torch.float32
-    rows = chunk_rows or _chunk_rows(K, torch.finfo(dtype).bits // 8)
+    rows = chunk_rows or kernels.chunk_rows(K, torch.finfo(dtype).bits // 8)
     sums = torch.zeros(K, K, dtype=torch.float64, device=L.device)
     counts = torch.zeros(K, dtype=torch.int64, device=L.device)
     for start in range(0, N, rows):
         chunk = L[start:start + rows].to(dtype)
-        assigned = _argmax_rows(chunk).to(L.device)
-        _check_finite(chunk, chunk.gather(1, assigned[:, None]), start)
+        assigned = kernels.argmax_rows(chunk)
+        kernels.check_finite(chunk, chunk.gather(1, assigned[:, None]), start)
         sums.index_add_(0, assigned, torch.softmax(chunk, 1).to(torch.float64))
         counts += torch.bincount(assigned, minlength=K)
     counts = counts.cpu().numpy()

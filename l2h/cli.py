@@ -4,59 +4,19 @@
 
 # %% ../nbs/09_cli.ipynb #43c9c521
 from __future__ import annotations
-import argparse, io, pickle, sys, time, zipfile
+import argparse, io, sys, time
 from pathlib import Path
 import numpy as np
-import torch
-from .core import Hierarchy, as_logits, assignments, logits_to_hierarchy, SCORES
-from .hierarchy import atomic_write
+from .core import as_logits, assignments, logits_to_hierarchy, SCORES
+from .hierarchy import Hierarchy
+from .io import read_labels, read_logits, read_names, write_output_set
 from .metrics import compare_trees, evaluate
-from .logits import extract_command, features_command
-from .flat import cluster_command
+from .logits import ImageRun, extract_images
+from .flat import centroids_path, cluster_file
 from .demo import run_demo
 
 # %% auto #0
-__all__ = ['read_logits', 'read_names', 'read_labels', 'write_outputs', 'build', 'demo', 'main']
-
-# %% ../nbs/09_cli.ipynb #2992fbed
-def _pick_logits(arrays: dict, path: Path):
-    "The entry `logits` of a file holding several arrays, or its only one."
-    if 'logits' in arrays: return arrays['logits']
-    if len(arrays) == 1: return next(iter(arrays.values()))
-    raise ValueError(f"{path} holds {', '.join(map(str, arrays)) or 'nothing'}: name the logits 'logits'")
-
-def read_logits(path):
-    "The logits stored in a .npy, .npz or .pt file (a memory map for .npy)."
-    path = Path(path)
-    if not path.is_file(): raise ValueError(f"{path}: no such file")
-    try:
-        if path.suffix == '.npy': return np.load(path, mmap_mode='r')
-        if path.suffix == '.npz':
-            with np.load(path) as z: return _pick_logits({k: z[k] for k in z.files}, path)
-        if path.suffix in ('.pt', '.pth'):
-            obj = torch.load(path, map_location='cpu', weights_only=True)
-            return _pick_logits(obj, path) if isinstance(obj, dict) else obj
-    except (OSError, EOFError, ValueError, RuntimeError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
-        raise ValueError(f"cannot read {path}: {e}") from e
-    raise ValueError(f"{path}: unknown logits format {path.suffix!r} (use .npy, .npz or .pt)")
-
-# %% ../nbs/09_cli.ipynb #53971706
-def read_names(path, n_clusters: int) -> list[str]:
-    "One cluster name per line of the text file at `path`."
-    try: names = Path(path).read_text(encoding='utf-8').splitlines()
-    except (OSError, UnicodeDecodeError) as e: raise ValueError(f"cannot read names from {path}: {e}") from e
-    if len(names) != n_clusters: raise ValueError(f"{path} has {len(names)} names for {n_clusters} clusters")
-    return names
-
-def read_labels(path, n_samples: int) -> np.ndarray:
-    "Integer labels, one per sample, from a .npy file or a text file with one per line."
-    try:
-        labels = np.load(path) if Path(path).suffix == '.npy' else np.loadtxt(path, dtype=np.int64, ndmin=1)
-    except (OSError, ValueError) as e: raise ValueError(f"cannot read labels from {path}: {e}") from e
-    if labels.ndim != 1 or labels.dtype.kind not in 'iu':
-        raise ValueError(f"labels in {path} must be one integer per sample, got {labels.dtype} of shape {labels.shape}")
-    if len(labels) != n_samples: raise ValueError(f"{path} has {len(labels)} labels for {n_samples} samples")
-    return labels
+__all__ = ['write_outputs', 'build', 'demo', 'extract', 'features', 'cluster', 'main']
 
 # %% ../nbs/09_cli.ipynb #1a2a8f65
 def _png(h: Hierarchy) -> bytes:
@@ -75,13 +35,9 @@ def _npy(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 def write_outputs(h: Hierarchy, out) -> list[Path]:
-    "Write merges.json, tree.nwk, linkage.npy and dendrogram.png for `h` into the folder `out`."
-    out = Path(out)
-    files = {'tree.nwk': h.to_newick() + '\n', 'linkage.npy': _npy(h.to_linkage()), 'dendrogram.png': _png(h)}
-    out.mkdir(parents=True, exist_ok=True)
-    h.save(out / 'merges.json')
-    for name, data in files.items(): atomic_write(out / name, data)
-    return [out / n for n in ('merges.json', *files)]
+    "Publish merges.json, tree.nwk, linkage.npy and dendrogram.png for `h` as the folder `out`, all or nothing."
+    return write_output_set(out, {'merges.json': h.save, 'tree.nwk': h.to_newick() + '\n',
+                                  'linkage.npy': _npy(h.to_linkage()), 'dendrogram.png': _png(h)})
 
 # %% ../nbs/09_cli.ipynb #f673f266
 def _describe(h: Hierarchy, logits, seconds: float) -> str:
@@ -122,6 +78,52 @@ def demo(out='l2h-demo', seed=0) -> Hierarchy:
     print(compare_trees(r.hierarchy, d.newick), end='\n\n')
     print('wrote ' + ', '.join(map(str, write_outputs(r.hierarchy, out))))
     return r.hierarchy
+
+# %% ../nbs/09_cli.ipynb #97406afa
+def _extraction_summary(kind: str, run: ImageRun, out) -> str:
+    "What an extraction did: rows, time, images per second, rows done by an earlier run, and the files written."
+    n, k = run.result.outputs.shape
+    rate = f", {run.computed / run.seconds:,.1f} images/s" if run.computed else ''
+    done = f" ({n - run.computed} of {n} rows were already done)" if run.computed < n else ''
+    lines = [f"{kind}: {n} images × {k} in {run.seconds:.1f} s{rate}{done} → {out}"]
+    if run.labels_file is not None:
+        lines.append(f"  labels of {len(np.unique(run.result.labels))} classes → {run.labels_file}")
+    lines.append('  also ' + ', '.join(map(str, run.side_files)))
+    return '\n'.join(lines)
+
+def extract(model: str, data, out='logits.npy', *, weights='DEFAULT', batch_size: int = 256, device=None, amp=False,
+            workers: int | None = None) -> ImageRun | None:
+    "`l2h extract`: the logits of torchvision's `model` on the images in `data`, into `out`, with labels and names beside it."
+    run = extract_images(model, data, out, weights=weights, batch_size=batch_size, device=device, amp=amp, workers=workers)
+    if run is not None:
+        names = Path(out).with_name(Path(out).stem + '.names.txt')
+        print(_extraction_summary('logits', run, out))
+        print(f"  next: l2h build {out}" + (f" --names {names}" if names.exists() else ''))
+    return run
+
+def features(model: str, data, out='features.npy', *, layer: str | None = None, weights='DEFAULT', batch_size: int = 256,
+             device=None, amp=False, workers: int | None = None) -> ImageRun | None:
+    "`l2h features`: the penultimate features of torchvision's `model` on the images in `data`, into `out`."
+    run = extract_images(model, data, out, features=True, layer=layer, weights=weights, batch_size=batch_size,
+                         device=device, amp=amp, workers=workers)
+    if run is not None:
+        print(_extraction_summary('features', run, out))
+        print(f"  next: l2h cluster {out} --k K --out logits.npy")
+    return run
+
+def cluster(features, k: int, out='logits.npy', *, cosine: bool = False, temperature: float | None = None,
+            seed: int = 0, n_init: int = 3, max_iter: int = 100, tol: float = 1e-4, device=None):
+    "`l2h cluster`: k-means of the features in a .npy file; writes its logits (and centroids) for `l2h build`."
+    start = time.perf_counter()
+    fit = cluster_file(features, k, out, cosine=cosine, temperature=temperature, seed=seed, n_init=n_init,
+                       max_iter=max_iter, tol=tol, device=device)
+    sizes = np.bincount(fit.assignments.numpy(), minlength=k)
+    N, D = len(fit.assignments), fit.centroids.shape[1]
+    print(f"{'cosine ' if cosine else ''}k-means: {N} samples × {D} features → {k} clusters "
+          f"(sizes {int(sizes.min())}–{int(sizes.max())}) in {fit.iterations} iterations, "
+          f"{time.perf_counter() - start:.1f} s; τ = {fit.temperature:.4g}\n"
+          f"  wrote {out}, {centroids_path(out)}\n  next: l2h build {out}")
+    return fit
 
 # %% ../nbs/09_cli.ipynb #1fbdb746
 def _image_arguments(p: argparse.ArgumentParser, out: str):
@@ -165,15 +167,20 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument('--seed', type=int, default=0)
     return p
 
-_COMMANDS = dict(build=build, extract=extract_command, features=features_command, cluster=cluster_command, demo=demo)
+_COMMANDS = dict(build=build, extract=extract, features=features, cluster=cluster, demo=demo)
+
+def _one_line(e: BaseException) -> str:
+    "The message of `e` on one line: the first line of what it says, or its type when it says nothing."
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 def main(argv=None) -> int:
     "Entry point of the `l2h` command; returns the exit status (2 for bad input)."
     args = vars(_parser().parse_args(argv))
     command = args.pop('command')
     try: _COMMANDS[command](**args)
-    except ValueError as e:
-        print(f"l2h {command}: error: {e}", file=sys.stderr)
+    except (ValueError, TypeError, OSError) as e:  # bad input, or a file that cannot be read or written: one line
+        print(f"l2h {command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     return 0
 

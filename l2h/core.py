@@ -8,88 +8,13 @@ import math, warnings
 from typing import NamedTuple
 import numpy as np
 import torch
-from .kernels import CpuKernels, cpu_kernels
+from .hierarchy import Hierarchy
+from .io import progress_bar
+from .kernels import CpuKernels, cpu_kernels, argmax_rows, chunk_rows, check_finite, move_if_it_fits
 
 # %% auto #0
-__all__ = ['SCORES', 'TIE_RTOL', 'Hierarchy', 'as_logits', 'first_best', 'l2h_reference', 'assignments', 'logits_to_hierarchy']
-
-# %% ../nbs/00_core.ipynb #9e7b8c0b
-def _as_cluster_tuple(group, what: str) -> tuple:
-    "`group` as a tuple of Python ints, or a `TypeError` naming `what`."
-    try: return tuple(int(c) for c in group)
-    except (TypeError, ValueError) as e: raise TypeError(f"{what} must be a sequence of cluster ids, got {group!r}") from e
-
-# %% ../nbs/00_core.ipynb #986286db
-def _optional_array(values, n: int, name: str, per: str, dtype) -> np.ndarray | None:
-    "`values` as a read-only array of length `n` (one entry `per` cluster or merge), or `None`."
-    if values is None: return None
-    a = np.array(values, dtype=dtype)
-    if a.shape != (n,): raise ValueError(f"{name} must have one entry per {per} ({n}), got shape {a.shape}")
-    a.flags.writeable = False
-    return a
-
-# %% ../nbs/00_core.ipynb #2456d552
-class Hierarchy:
-    "A binary hierarchy over `n_clusters` clusters, recorded as its K−1 merges `(group, partner)`."
-    def __init__(self, merges, n_clusters: int | None = None, names=None, counts=None, cluster_scores=None,
-                 merge_scores=None, merge_affinities=None):
-        merges = [(_as_cluster_tuple(g, f'merge {t} group'), _as_cluster_tuple(p, f'merge {t} partner'))
-                  for t, (g, p) in enumerate(merges)]
-        K = len(merges) + 1 if n_clusters is None else int(n_clusters)
-        if K < 2: raise ValueError(f"a hierarchy needs at least 2 clusters, got {K}")
-        if len(merges) != K - 1: raise ValueError(f"a hierarchy over {K} clusters has {K - 1} merges, got {len(merges)}")
-        self.n_clusters, self.merges = K, tuple(merges)
-        self.children, self.sizes = _children_from_merges(self.merges, K)
-        self.names = names
-        self.counts = _optional_array(counts, K, 'counts', 'cluster', np.int64)
-        self.cluster_scores = _optional_array(cluster_scores, K, 'cluster_scores', 'cluster', np.float64)
-        self.merge_scores = _optional_array(merge_scores, K - 1, 'merge_scores', 'merge', np.float64)
-        self.merge_affinities = _optional_array(merge_affinities, K - 1, 'merge_affinities', 'merge', np.float64)
-
-    @property
-    def names(self) -> list[str] | None:
-        "One name per cluster, or `None`."
-        return self._names
-
-    @names.setter
-    def names(self, names):
-        if names is not None:
-            names = [str(n) for n in names]
-            if len(names) != self.n_clusters:
-                raise ValueError(f"names must give one name per cluster ({self.n_clusters}), got {len(names)}")
-        self._names = names
-
-    def __eq__(self, other):
-        return isinstance(other, Hierarchy) and self.n_clusters == other.n_clusters and self.merges == other.merges
-
-    __hash__ = None
-
-    def __repr__(self):
-        named = '' if self.names is None else f", names=[{', '.join(self.names[:3])}{', …' if self.n_clusters > 3 else ''}]"
-        return f"Hierarchy({self.n_clusters} clusters, {self.n_clusters - 1} merges{named})"
-
-# %% ../nbs/00_core.ipynb #ef3f88f8
-def _children_from_merges(merges, K: int) -> tuple[np.ndarray, np.ndarray]:
-    "Node ids joined by each merge, and the number of clusters under every node; `ValueError` if a merge is not valid."
-    node_of = np.arange(K)
-    sizes = np.ones(2 * K - 1, dtype=np.int64)
-    children = np.empty((K - 1, 2), dtype=np.int64)
-    for t, (group, partner) in enumerate(merges):
-        moved = []
-        for side, what in ((0, group), (1, partner)):
-            ids = np.asarray(what, dtype=np.int64)
-            if ids.size == 0 or ids.min() < 0 or ids.max() >= K:
-                raise ValueError(f"merge {t}: {what} is empty or names a cluster outside 0..{K - 1}")
-            node = node_of[ids[0]]
-            if (node_of[ids] != node).any() or sizes[node] != ids.size or np.unique(ids).size != ids.size:
-                raise ValueError(f"merge {t}: {what} is not one of the groups present after {t} merges")
-            children[t, side] = node
-            moved.append(ids)
-        if children[t, 0] == children[t, 1]: raise ValueError(f"merge {t} joins a group with itself")
-        node_of[np.concatenate(moved)] = K + t
-        sizes[K + t] = len(group) + len(partner)
-    sizes.flags.writeable = children.flags.writeable = False
-    return children, sizes
+__all__ = ['SCORES', 'TIE_RTOL', 'BACKENDS', 'as_logits', 'first_best', 'l2h_reference', 'assignments', 'TorchBackend',
+           'CompiledBackend', 'logits_to_hierarchy']
 
 # %% ../nbs/00_core.ipynb #d93e7a99
 def as_logits(logits) -> torch.Tensor:
@@ -179,20 +104,6 @@ def l2h_reference(logits, score: str = 'sum_of_means') -> Hierarchy:
     return Hierarchy(merges, K, counts=count, cluster_scores=np.divide(sum_g, count, out=np.zeros(K), where=count > 0),
                      merge_scores=merge_scores, merge_affinities=affinities)
 
-# %% ../nbs/00_core.ipynb #aa1a8330
-def _argmax_rows(x: torch.Tensor) -> torch.Tensor:
-    "First index of each row's maximum (NumPy's argmax is several times faster than torch's on CPU)."
-    if x.device.type == 'cpu': return torch.from_numpy(x.numpy().argmax(1))
-    return x.argmax(1)
-
-# %% ../nbs/00_core.ipynb #5ec9e8e9
-def _chunk_rows(K: int, itemsize: int, budget: int = 1 << 23) -> int:
-    "Rows per chunk so that one chunk of work space stays near `budget` bytes."
-    # 8 MiB: inside the last-level cache, and few chunks. Every NumPy step between two torch ops lets torch's idle
-    # worker threads fall asleep, and waking them costs up to a few hundred µs (measured: 2 MiB chunks made the
-    # first pass 35% slower at ImageNet size).
-    return max(1, budget // (K * itemsize))
-
 # %% ../nbs/00_core.ipynb #144e5725
 def _log_softmax_at_(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     "log softmax(x)[index] of every row of `x` (float64); `x` is overwritten by its log-softmax."
@@ -207,71 +118,38 @@ class _RowStats(NamedTuple):
     runner_logp: torch.Tensor    # log p'(x) when G* = {a(x)}; float64
     runner_logit: torch.Tensor   # L_b(x); float64
 
+def _empty_stats(N: int, device) -> _RowStats:
+    return _RowStats(*(torch.empty(N, dtype=t, device=device)
+                       for t in (torch.int64, torch.float64, torch.int64, torch.float64, torch.float64)))
+
 # %% ../nbs/00_core.ipynb #c5f3195c
-def _first_pass(L: torch.Tensor, device, dtype, progress, kernels: CpuKernels | None) -> _RowStats:
-    "a(x), log S2(x), b(x), log p'(x) for G* = {a(x)} and L_b(x), for every sample, on `device`."
-    N, K = L.shape
-    out = _RowStats(*(torch.empty(N, dtype=t, device=device)
-                      for t in (torch.int64, torch.float64, torch.int64, torch.float64, torch.float64)))
-    if kernels is not None: return _first_pass_compiled(L, out, progress, kernels)
-    rows = _chunk_rows(K, torch.finfo(dtype).bits // 8)
-    work = torch.empty(min(rows, N), K, dtype=dtype, device=device)
-    for start in _progress(range(0, N, rows), progress, 'L2H: first pass'):
-        chunk = L[start:start + rows].to(device, non_blocking=True)
+def _first_pass_torch(L: torch.Tensor, out: _RowStats, work: torch.Tensor, progress):
+    "a(x), log S2(x), b(x), log p'(x) for G* = {a(x)} and L_b(x) into `out`, a chunk of `work`'s size at a time."
+    rows = len(work)
+    for start in progress_bar(range(0, len(L), rows), progress, 'L2H: first pass'):
+        chunk = L[start:start + rows].to(work.device, non_blocking=True)
         w, span = work[:len(chunk)], slice(start, start + len(chunk))
         w.copy_(chunk)
-        a = _argmax_rows(w).to(device)
+        a = argmax_rows(w)
         top = w.gather(1, a[:, None])
-        _check_finite(w, top, start)
+        check_finite(w, top, start)
         w.scatter_(1, a[:, None], -math.inf)
-        b = _argmax_rows(w).to(device)
+        b = argmax_rows(w)
         runner = w.gather(1, b[:, None])[:, 0].double()
         logp = _log_softmax_at_(w, b)
         out.log_rest[span] = runner - top[:, 0].double() - logp  # log S2 = (L_b − L_a) − log p'
         out.assigned[span], out.runner[span], out.runner_logp[span], out.runner_logit[span] = a, b, logp, runner
-    return out
-
-
-def _first_pass_compiled(L: torch.Tensor, out: _RowStats, progress, kernels: CpuKernels) -> _RowStats:
-    "The first pass in the compiled loop, 65,536 rows at a time (for the progress bar)."
-    X, (a, log_rest, b, logp, runner) = L.numpy(), (t.numpy() for t in out)
-    for s in _progress(range(0, len(X), 1 << 16), progress, 'L2H: first pass'):
-        part = slice(s, s + (1 << 16))
-        bad = kernels.first_pass(X[part], a[part], b[part], runner[part], logp[part], log_rest[part])
-        if bad >= 0:
-            row = L[s + bad:s + bad + 1].double()
-            _check_finite(row, row.max(1, keepdim=True).values, s + bad)
-    return out
-
-# %% ../nbs/00_core.ipynb #ccbde17a
-def _check_finite(chunk: torch.Tensor, top: torch.Tensor, start: int):
-    "`ValueError` naming the first row with NaN or ±inf (row maxima catch NaN and +inf, row minima −inf)."
-    bad = ~torch.isfinite(top[:, 0]) | torch.isinf(chunk.amin(1))
-    if bad.any():
-        r = int(bad.nonzero()[0, 0])
-        row = chunk[r]
-        kind = 'NaN' if torch.isnan(row).any() else '+inf' if (row == math.inf).any() else '-inf'
-        raise ValueError(f"logits contain {kind} (first in row {start + r}); L2H needs finite logits")
-
-# %% ../nbs/00_core.ipynb #cfb86543
-def _progress(iterable, progress, desc: str):
-    "Wrap `iterable` in a tqdm bar when `progress` is true."
-    if not progress: return iterable
-    from tqdm.auto import tqdm
-    return tqdm(iterable, desc=desc, leave=False)
 
 # %% ../nbs/00_core.ipynb #d19f2716
 def assignments(logits) -> np.ndarray:
     "a(x) = argmax_k L_k(x) for every sample (first index on ties), read a chunk of rows at a time."
     L = as_logits(logits)
     wide = L.dtype if L.dtype in (torch.float32, torch.float64) else torch.float32  # half types: NumPy lacks bfloat16
-    step = _chunk_rows(L.shape[1], L.element_size())
-    return np.concatenate([_argmax_rows(L[s:s + step].to(wide)).cpu().numpy() for s in range(0, len(L), step)])
+    step = chunk_rows(L.shape[1], L.element_size())
+    return np.concatenate([argmax_rows(L[s:s + step].to(wide)).cpu().numpy() for s in range(0, len(L), step)])
 
 # %% ../nbs/00_core.ipynb #e57249b6
-_GATHER_MAX = 64                                         # joined clusters: each may cost a cache line, a row is 64
 _KEEP_ABOVE = {torch.float64: 1e-3, torch.float32: 0.1}  # how far S may fall below its last whole-row value
-_KEEP_MIN_ROWS = 1024                                    # torch path: fewer samples are cheaper to re-read whole
 
 class _Kept(NamedTuple):
     "Step 3's answer for every sample as of the last time its cluster's group was G* (fields in the kernels' order)."
@@ -292,16 +170,14 @@ def _rows_of(L: torch.Tensor, rows: torch.Tensor, work: torch.Tensor) -> torch.T
     if L.dtype != work.dtype or L.device != work.device: return chunk.copy_(L.index_select(0, rows.to(L.device)))
     return torch.index_select(L, 0, rows, out=chunk)
 
-def _reread(L, rows, inside: np.ndarray, kept: _Kept, work, kernels: CpuKernels | None):
+def _reread_torch(L, rows, inside: np.ndarray, kept: _Kept, work: torch.Tensor):
     "Step 3 from the whole rows `rows`, outside the clusters `inside` (a mask); the answers go into `kept`."
-    if kernels is not None:  # rows in memory order: nearby rows share pages and cache lines
-        return kernels.reread(L.numpy(), np.sort(rows.numpy()), inside, *(t.numpy() for t in kept))
-    rows = rows.sort().values
+    rows = rows.sort().values  # in memory order: nearby rows share pages and cache lines
     mask = torch.from_numpy(np.where(inside, -np.inf, 0.)).to(work.device, work.dtype)
     for s in range(0, len(rows), len(work)):
         r = rows[s:s + len(work)]
-        sub = _rows_of(L, r, work).add_(mask)  # one pass, where filling G*'s columns row by row costs up to 10×
-        c = _argmax_rows(sub).to(work.device)
+        sub = _rows_of(L, r, work).add_(mask)
+        c = argmax_rows(sub)
         kept.best[r], kept.logit[r] = c, sub.gather(1, c[:, None])[:, 0].double()
         kept.rest[r] = kept.anchor[r] = (-_log_softmax_at_(sub, c)).exp()
 
@@ -311,11 +187,8 @@ def _values_at(L, rows, cols, work) -> torch.Tensor:
     r, c = rows.to(L.device), torch.as_tensor(cols, device=L.device)
     return L[r[:, None], c].to(work.device, work.dtype)
 
-def _shrink(L, rows, joined: np.ndarray, inside: np.ndarray, kept: _Kept, work, limit: float,
-            kernels: CpuKernels | None) -> torch.Tensor:
+def _shrink_torch(L, rows, joined: np.ndarray, inside: np.ndarray, kept: _Kept, work, limit: float) -> torch.Tensor:
     "Take the clusters `joined` out of S(x) for the samples `rows` where that is safe; return the others."
-    if kernels is not None:
-        return torch.from_numpy(kernels.shrink(L.numpy(), rows.numpy(), joined, inside, *(t.numpy() for t in kept), limit))
     stale = torch.from_numpy(inside).to(work.device)[kept.best[rows]]
     reread, rows = [rows[stale]], rows[~stale]
     step = max(1, (1 << 19) // len(joined))  # half a million values at a time
@@ -329,42 +202,96 @@ def _shrink(L, rows, joined: np.ndarray, inside: np.ndarray, kept: _Kept, work, 
         reread.append(r[~ok])
     return torch.cat(reread)
 
+# %% ../nbs/00_core.ipynb #fa63c7d1
+class TorchBackend:
+    "L2H's passes over rows as torch operations, a cache-sized chunk at a time: any device (the GPU path), any float dtype."
+    name = 'torch'
+    def __init__(self,
+                 gather_max: int = 64,         # joined clusters: each may cost a cache line, a row is 64
+                 keep_min_rows: int = 1024,    # fewer samples sharing a G are cheaper to re-read whole
+                 chunk_bytes: int = 1 << 23):  # scratch buffer: inside the last-level cache, and few chunks
+        self.gather_max, self.keep_min_rows, self.chunk_bytes = gather_max, keep_min_rows, chunk_bytes
+
+    def prepare(self, L: torch.Tensor, device, dtype: torch.dtype):
+        "Allocate the scratch buffer for logits like `L`, computed in `dtype` on `device`."
+        rows = chunk_rows(L.shape[1], torch.finfo(dtype).bits // 8, self.chunk_bytes)
+        self.work = torch.empty(min(len(L), rows), L.shape[1], dtype=dtype, device=device)
+
+    def first_pass(self, L, out: _RowStats, progress): _first_pass_torch(L, out, self.work, progress)
+    def reread(self, L, rows, inside, kept: _Kept): _reread_torch(L, rows, inside, kept, self.work)
+    def shrink(self, L, rows, joined, inside, kept: _Kept, limit: float) -> torch.Tensor:
+        return _shrink_torch(L, rows, joined, inside, kept, self.work, limit)
+    def reassignment_mass(self, rows, kept: _Kept, K: int) -> np.ndarray:
+        "rp(c) = Σ p'(x) over the samples `rows` whose c'(x) is c."
+        return torch.bincount(kept.best[rows], weights=kept.rest[rows].reciprocal(), minlength=K).cpu().numpy()
+
+# %% ../nbs/00_core.ipynb #bbbbc21a
+class CompiledBackend:
+    "L2H's passes over rows in the fused C loops of `l2h.kernels`: CPU, float32/float64 logits, contiguous rows."
+    name = 'compiled'
+    keep_min_rows = 0  # a compiled update costs about nothing per call
+    def __init__(self,
+                 kernels: CpuKernels,       # the loaded loops, from `cpu_kernels()`
+                 gather_max: int = 64):     # joined clusters beyond which a whole row is cheaper
+        self.kernels, self.gather_max = kernels, gather_max
+
+    @staticmethod
+    def cannot_read(L: torch.Tensor, device) -> str | None:
+        "Why the compiled loops cannot read `L` in place on `device`, or `None` when they can."
+        if torch.device(device).type != 'cpu' or L.device.type != 'cpu': return f"the logits are on {L.device}, not the CPU"
+        if L.dtype not in (torch.float32, torch.float64): return f"they read float32 and float64, not {L.dtype}"
+        if L.stride(1) != 1: return "the logits' rows are not contiguous in memory"
+        return None
+
+    def prepare(self, L, device, dtype): pass
+    def first_pass(self, L, out: _RowStats, progress):
+        X, (a, log_rest, b, logp, runner) = L.numpy(), (t.numpy() for t in out)
+        for s in progress_bar(range(0, len(X), 1 << 16), progress, 'L2H: first pass'):  # 65,536 rows a step
+            part = slice(s, s + (1 << 16))
+            bad = self.kernels.first_pass(X[part], a[part], b[part], runner[part], logp[part], log_rest[part])
+            if bad >= 0:
+                row = L[s + bad:s + bad + 1].double()
+                check_finite(row, row.max(1, keepdim=True).values, s + bad)
+    def reread(self, L, rows, inside, kept: _Kept):
+        self.kernels.reread(L.numpy(), np.sort(rows.numpy()), inside, *(t.numpy() for t in kept))
+    def shrink(self, L, rows, joined, inside, kept: _Kept, limit: float) -> torch.Tensor:
+        return torch.from_numpy(self.kernels.shrink(L.numpy(), rows.numpy(), joined, inside, *(t.numpy() for t in kept), limit))
+    def reassignment_mass(self, rows, kept: _Kept, K: int) -> np.ndarray:
+        return self.kernels.reassignment_mass(rows.numpy(), kept.best.numpy(), kept.rest.numpy(), K)
+
+# %% ../nbs/00_core.ipynb #bc102bca
+BACKENDS = ('auto', 'compiled', 'torch')
+
+def _backend_for(backend, L: torch.Tensor, device) -> TorchBackend | CompiledBackend:
+    "The backend object `backend` names (or `backend` itself) for the logits `L` on `device`."
+    if not isinstance(backend, str): return backend
+    if backend not in BACKENDS: raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if backend == 'torch': return TorchBackend()
+    why = CompiledBackend.cannot_read(L, device)
+    kernels = None if why else cpu_kernels()
+    if why is None and kernels is None: why = 'the C loops could not be built here (no C compiler, or L2H_KERNELS=0)'
+    if why is None: return CompiledBackend(kernels)
+    if backend == 'compiled': raise ValueError(f"backend='compiled' cannot run: {why}")
+    return TorchBackend()
+
 # %% ../nbs/00_core.ipynb #5a0e7f13
-def _visit(L, g: int, members, cluster_rows, last: np.ndarray, kept: _Kept, work, limit: float,
-           kernels: CpuKernels | None) -> np.ndarray:
+def _visit(L, g: int, members, cluster_rows, last: np.ndarray, kept: _Kept, limit: float, engine) -> np.ndarray:
     "rp(c) for G* = node `g`: c'(x) and p'(x) kept where that is safe, else from the whole row."
     group = members[g]
     if len(group) > 1:
         inside = np.zeros(len(last), dtype=bool)
         inside[group] = True
-        reread, min_rows = [], 0 if kernels is not None else _KEEP_MIN_ROWS  # compiled updates cost ~nothing per call
-        for node in np.unique(last[group]):  # samples of clusters last visited together lost the same clusters since
+        reread = []
+        for node in np.unique(last[group]):
             rows = torch.cat([cluster_rows[c] for c in group[last[group] == node]])
             since = inside.copy()
             since[members[node]] = False
             joined = np.flatnonzero(since)
-            small = len(rows) < min_rows or len(joined) > _GATHER_MAX
-            reread.append(rows if small else _shrink(L, rows, joined, inside, kept, work, limit, kernels))
-        _reread(L, torch.cat(reread), inside, kept, work, kernels)
+            whole = len(rows) < engine.keep_min_rows or len(joined) > engine.gather_max
+            reread.append(rows if whole else engine.shrink(L, rows, joined, inside, kept, limit))
+        engine.reread(L, torch.cat(reread), inside, kept)
         last[group] = g
-    return _reassignment_mass(torch.cat([cluster_rows[c] for c in group]), kept, len(last), kernels)
-
-def _reassignment_mass(rows, kept: _Kept, K: int, kernels: CpuKernels | None) -> np.ndarray:
-    "rp(c) = Σ p'(x) over the samples `rows` whose c'(x) is c."
-    if kernels is not None: return kernels.reassignment_mass(rows.numpy(), kept.best.numpy(), kept.rest.numpy(), K)
-    return torch.bincount(kept.best[rows], weights=kept.rest[rows].reciprocal(), minlength=K).cpu().numpy()
-
-# %% ../nbs/00_core.ipynb #51812cae
-def _move_if_it_fits(L: torch.Tensor, device: torch.device) -> torch.Tensor:
-    "`L` on `device` when there is room for it there; otherwise left where it is and read a chunk at a time."
-    try: return L.to(device)
-    except torch.OutOfMemoryError: return L
-
-# %% ../nbs/00_core.ipynb #4b7c9e21
-def _kernels_for(L: torch.Tensor, device: torch.device) -> CpuKernels | None:
-    "The compiled CPU loops (`l2h.kernels`) when they can read `L` in place: on the CPU, float32/64, rows contiguous."
-    if device.type != 'cpu' or L.device.type != 'cpu' or L.dtype not in (torch.float32, torch.float64): return None
-    return cpu_kernels() if L.stride(1) == 1 else None
+    return engine.reassignment_mass(torch.cat([cluster_rows[c] for c in group]), kept, len(last))
 
 # %% ../nbs/00_core.ipynb #89057434
 def _node_scores(sum_g: np.ndarray, count: np.ndarray, sum_means: np.ndarray, score: str) -> np.ndarray:
@@ -373,18 +300,25 @@ def _node_scores(sum_g: np.ndarray, count: np.ndarray, sum_means: np.ndarray, sc
     return sum_means
 
 # %% ../nbs/00_core.ipynb #c8c442e5
-def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, progress=None) -> Hierarchy:
+def logits_to_hierarchy(logits,                       # N × K: NumPy array, memmap, torch tensor (any device), list
+                        *,
+                        score: str = 'sum_of_means',  # the group score: one of `SCORES`
+                        device=None,                  # where to compute (default: where the logits are)
+                        backend='auto',               # 'auto', 'compiled', 'torch', or a backend object
+                        progress: bool | None = None  # a progress bar; `None`: for large inputs, when watched
+                       ) -> Hierarchy:
     "The L2H hierarchy of the clusters of `logits` (N samples × K clusters): same merges as `l2h_reference`, fast."
     _check_score(score)
     L = as_logits(logits)
     N, K = L.shape
     device = torch.device(device) if device is not None else L.device
-    if L.device != device: L = _move_if_it_fits(L, device)
+    if L.device != device: L = move_if_it_fits(L, device)
     dtype = torch.float64 if L.dtype == torch.float64 else torch.float32
-    if progress is None: progress = N * K > 2e8
-    kernels = _kernels_for(L, device)
-    stats = _first_pass(L, device, dtype, progress, kernels)
-    work = torch.empty(min(N, _chunk_rows(K, torch.finfo(dtype).bits // 8)), K, dtype=dtype, device=device)
+    if progress is None and N * K <= 2e8: progress = False
+    engine = _backend_for(backend, L, device)
+    engine.prepare(L, device, dtype)
+    stats = _empty_stats(N, device)
+    engine.first_pass(L, stats, progress)
     order = torch.sort(stats.assigned, stable=True).indices
     count = torch.bincount(stats.assigned, minlength=K).cpu().numpy()
     starts = np.concatenate([[0], np.cumsum(count)])
@@ -402,11 +336,11 @@ def logits_to_hierarchy(logits, *, score: str = 'sum_of_means', device=None, pro
     node_of = np.arange(K)
     alive = list(range(K))
     merges, merge_scores, affinities = [], [], []
-    for t in _progress(range(K - 1), progress, 'L2H: merges'):
+    for t in progress_bar(range(K - 1), progress, 'L2H: merges'):
         scores = _node_scores(sum_g, cnt, sum_means, score)[alive]
         i = first_best(scores, largest=False)
         G = alive[i]
-        rp = _visit(L, G, members, cluster_rows, last, kept, work, limit, kernels)
+        rp = _visit(L, G, members, cluster_rows, last, kept, limit, engine)
         mean_rp = np.bincount(node_of, weights=rp, minlength=n_nodes)[alive] / size[alive]
         mean_rp[i] = -np.inf
         P = alive[first_best(mean_rp)]

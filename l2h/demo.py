@@ -8,7 +8,8 @@ import string, time
 from dataclasses import dataclass
 import numpy as np
 import torch
-from .core import Hierarchy, logits_to_hierarchy
+from .core import logits_to_hierarchy
+from .hierarchy import Hierarchy
 from .metrics import cluster_recall
 
 # %% auto #0

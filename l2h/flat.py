@@ -10,11 +10,12 @@ from typing import NamedTuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .core import as_logits, _chunk_rows, _move_if_it_fits
-from .hierarchy import atomic_output, atomic_write
+from .core import as_logits
+from .io import atomic_output, atomic_write, progress_bar, read_features
+from .kernels import chunk_rows, move_if_it_fits
 
 # %% auto #0
-__all__ = ['KMeansFit', 'kmeans', 'centroid_logits', 'kmeans_logits', 'log_mean_softmax', 'cluster_command']
+__all__ = ['KMeansFit', 'kmeans', 'centroid_logits', 'kmeans_logits', 'log_mean_softmax', 'centroids_path', 'cluster_file']
 
 # %% ../nbs/04_flat.ipynb #01321482
 def _as_features(features) -> torch.Tensor:
@@ -33,7 +34,7 @@ def _device(device) -> torch.device:
 
 def _rows_per_chunk(k: int, device: torch.device) -> int:
     "Rows per chunk: a chunk's k float32 distances per row take about 32 MiB on a CPU, 1 GiB on a GPU."
-    return _chunk_rows(k, 4, budget=1 << 30 if device.type == 'cuda' else 1 << 25)
+    return chunk_rows(k, 4, budget=1 << 30 if device.type == 'cuda' else 1 << 25)
 
 def _prepared(x: torch.Tensor, centre: torch.Tensor | None, device: torch.device) -> torch.Tensor:
     "Rows as float32 on `device`: minus `centre` (Euclidean) or scaled to unit length (cosine, `centre=None`)."
@@ -169,20 +170,19 @@ class KMeansFit(NamedTuple):
 
 # %% ../nbs/04_flat.ipynb #a466101d
 def kmeans(features, k: int, *, cosine: bool = False, n_init: int = 3, max_iter: int = 100, tol: float = 1e-4,
-           seed: int = 0, device=None, progress: bool = False) -> KMeansFit:
+           seed: int = 0, device=None, progress: bool | None = False) -> KMeansFit:
     "k-means (or spherical k-means, `cosine=True`) of the N×D `features`: k-means++ seeds, then Lloyd iterations."
-    from tqdm.auto import tqdm
     X = _as_features(features)
     N, D = X.shape
     if not 2 <= int(k) <= N: raise ValueError(f"k must be between 2 and the number of samples ({N}), got {k}")
     if n_init < 1 or max_iter < 0:
         raise ValueError(f"n_init must be at least 1 and max_iter at least 0, got {n_init} and {max_iter}")
     k, device = int(k), _device(device)
-    if X.device != device: X = _move_if_it_fits(X, device)
+    if X.device != device: X = move_if_it_fits(X, device)
     rows = _rows_per_chunk(k, device)
     centre = _centre(X, device, rows, cosine)
     start = _initial_centroids(X, k, centre, device, torch.Generator().manual_seed(seed), n_init, max_iter, tol)
-    with tqdm(total=max_iter, desc='k-means', unit='it', disable=not progress) as bar:
+    with progress_bar(None, progress, 'k-means', total=max_iter, unit='it') as bar:
         centroids, labels, cost, iterations = _lloyd(X, start, centre, rows, max_iter, tol, bar)
     inertia = float(cost.sum())
     final = centroids if cosine else centroids + centre
@@ -231,14 +231,6 @@ def log_mean_softmax(logits) -> torch.Tensor:
     return torch.logsumexp(logp, 0) - math.log(len(mats))
 
 # %% ../nbs/04_flat.ipynb #b03b24d7
-def _read_features(path) -> np.ndarray:
-    "The memory-mapped .npy features at `path`."
-    path = Path(path)
-    if not path.is_file(): raise ValueError(f"{path}: no such file")
-    if path.suffix != '.npy': raise ValueError(f"{path}: features must be a .npy file (what l2h features writes)")
-    try: return np.load(path, mmap_mode='r')
-    except (OSError, ValueError) as e: raise ValueError(f"cannot read {path}: {e}") from e
-
 def _save_logits(X, fit: KMeansFit, temperature: float, out: Path, device):
     "Write the logits of `X` into the .npy `out` a chunk at a time, under a temporary name renamed at the end."
     with atomic_output(out) as tmp:
@@ -246,23 +238,25 @@ def _save_logits(X, fit: KMeansFit, temperature: float, out: Path, device):
         for s, L in _logit_chunks(_as_features(X), fit, temperature, device): mm[s:s + len(L)] = L.numpy()
         mm.flush(); del mm
 
+def centroids_path(logits_path) -> Path:
+    "Where `cluster_file` puts the centroids beside the logits file `logits_path`."
+    logits_path = Path(logits_path)
+    return logits_path.with_name(logits_path.stem + '.centroids.npy')
+
 # %% ../nbs/04_flat.ipynb #7fefdc8b
-def cluster_command(features, k: int, out='logits.npy', *, cosine: bool = False, temperature: float | None = None,
-                    seed: int = 0, n_init: int = 3, max_iter: int = 100, tol: float = 1e-4, device=None) -> KMeansFit:
-    "`l2h cluster`: k-means of the features in a .npy file; writes its logits (and centroids) for `l2h build`."
-    X, out = _read_features(features), Path(out)
+def cluster_file(features,                  # the .npy features (as `l2h features` writes them)
+                 k: int,                    # number of clusters
+                 out='logits.npy',          # the .npy logits to write; the centroids go beside it
+                 *, cosine: bool = False, temperature: float | None = None, seed: int = 0, n_init: int = 3,
+                 max_iter: int = 100, tol: float = 1e-4, device=None, progress: bool | None = None) -> KMeansFit:
+    "k-means of the features in a .npy file, its logits written to `out` (and centroids beside it); the fit, with the temperature used."
+    X, out = read_features(features), Path(out)
     if out.suffix != '.npy': raise ValueError(f"out must be a .npy file, got {out}")
     if temperature is not None and not temperature > 0: raise ValueError(f"temperature must be positive, got {temperature}")
-    start = time.perf_counter()
-    fit = kmeans(X, k, cosine=cosine, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed, device=device, progress=True)
-    tau = fit.temperature if temperature is None else temperature
+    fit = kmeans(X, k, cosine=cosine, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed, device=device, progress=progress)
+    fit = fit._replace(temperature=fit.temperature if temperature is None else temperature)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _save_logits(X, fit, tau, out, _device(device))
+    _save_logits(X, fit, fit.temperature, out, _device(device))
     buf = io.BytesIO(); np.save(buf, fit.centroids.numpy())
-    atomic_write(out.with_name(out.stem + '.centroids.npy'), buf.getvalue())
-    sizes = torch.bincount(fit.assignments, minlength=k)
-    seconds = time.perf_counter() - start
-    print(f"{'cosine ' if cosine else ''}k-means: {len(X)} samples × {X.shape[1]} features → {k} clusters "
-          f"(sizes {int(sizes.min())}–{int(sizes.max())}) in {fit.iterations} iterations, {seconds:.1f} s; τ = {tau:.4g}\n"
-          f"  wrote {out}, {out.with_name(out.stem + '.centroids.npy')}\n  next: l2h build {out}")
+    atomic_write(centroids_path(out), buf.getvalue())
     return fit

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from torch import nn
 import torch.distributed as dist
-from .hierarchy import atomic_write
+from .io import atomic_write, progress_bar
 
 # %% auto #0
 __all__ = ['Classifier', 'load_model', 'ImageFiles', 'image_folder', 'Extraction', 'extract_logits', 'init_distributed',
-           'penultimate', 'extract_features', 'extract_command', 'features_command']
+           'penultimate', 'extract_features', 'ImageRun', 'extract_images']
 
 # %% ../nbs/03_logits.ipynb #86e18a70
 class Classifier(NamedTuple):
@@ -256,11 +256,6 @@ def _pending(sink) -> np.ndarray | str:
     try: return sink.pending()
     except (ValueError, TypeError) as e: return str(e)
 
-def _progress_bar(total: int, done: int, desc: str, show: bool):
-    "A bar counting images, and images per second."
-    from tqdm.auto import tqdm
-    return tqdm(total=total, initial=done, desc=desc, unit='img', unit_scale=True, smoothing=0.1, disable=not show)
-
 # %% ../nbs/03_logits.ipynb #fc4c6937
 def _run(model, dataset, rows, sink, batch_size, num_workers, device, autocast, progress, desc) -> int:
     "Compute the outputs at `rows`, this process's share of them, and write all shares into `sink` on process 0."
@@ -269,7 +264,8 @@ def _run(model, dataset, rows, sink, batch_size, num_workers, device, autocast, 
     steps = -(-int(np.ceil(len(rows) / world)) // batch_size)
     batches = _batches(model, dataset, mine, batch_size, num_workers, device, autocast, world)
     total = sink.n if rank == 0 else 0
-    bar = _progress_bar(total, total - len(rows), desc, progress and rank == 0)
+    bar = progress_bar(None, progress if rank == 0 else False, desc, total=total, initial=total - len(rows), unit='img',
+                       unit_scale=True, smoothing=0.1)  # a bar counting images, and images per second
     try:
         for _ in range(steps):
             for item in _gathered(next(batches, None), world):
@@ -281,7 +277,7 @@ def _run(model, dataset, rows, sink, batch_size, num_workers, device, autocast, 
 
 # %% ../nbs/03_logits.ipynb #8d4f7ff0
 def _extract(model: nn.Module, dataset, *, desc: str, batch_size=256, device=None, num_workers=None, amp=False,
-             out=None, progress=True, kind='logits') -> tuple[Extraction | None, int]:
+             out=None, progress=None, kind='logits') -> tuple[Extraction | None, int]:
     "Extraction of `model`'s outputs over `dataset`, and the number of rows computed (not already in `out`)."
     if not isinstance(model, nn.Module): raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
     if int(batch_size) < 1: raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -306,7 +302,7 @@ def _extract(model: nn.Module, dataset, *, desc: str, batch_size=256, device=Non
 
 # %% ../nbs/03_logits.ipynb #d7512649
 def extract_logits(model: nn.Module, dataset, *, batch_size: int = 256, device=None, num_workers: int | None = None,
-                   amp=False, out=None, progress: bool = True) -> Extraction | None:
+                   amp=False, out=None, progress: bool | None = None) -> Extraction | None:
     "`model`'s N×K float32 logits on every item of `dataset`, in order, with the labels if items are `(x, y)`."
     return _extract(model, dataset, desc='logits', batch_size=batch_size, device=device, num_workers=num_workers,
                     amp=amp, out=out, progress=progress)[0]
@@ -479,7 +475,7 @@ def penultimate(model: nn.Module, layer: str | None = None) -> nn.Module:
     return _Penultimate(model, layer)
 
 def extract_features(model: nn.Module, dataset, *, layer: str | None = None, batch_size: int = 256, device=None,
-                     num_workers: int | None = None, amp=False, out=None, progress: bool = True) -> Extraction | None:
+                     num_workers: int | None = None, amp=False, out=None, progress: bool | None = None) -> Extraction | None:
     "The features `model`'s last linear layer (or `layer`) reads, for every item of `dataset`, in order."
     net = penultimate(model, layer)
     return _extract(net, dataset, desc='features', kind=f'features:{net.layer}', batch_size=batch_size, device=device,
@@ -494,19 +490,24 @@ def _write_side_files(out: Path, dataset, names, k: int) -> list[Path]:
     for path, lines in zip(paths, files.values()): atomic_write(path, '\n'.join(lines) + '\n')
     return paths
 
-def _summary(kind: str, result: Extraction, out: Path, computed: int, seconds: float, side: list[Path]) -> str:
-    n, k = result.outputs.shape
-    rate = f", {computed / seconds:,.1f} images/s" if computed else ''
-    done = f" ({n - computed} of {n} rows were already done)" if computed < n else ''
-    lines = [f"{kind}: {n} images × {k} in {seconds:.1f} s{rate}{done} → {out}"]
-    if result.labels is not None: lines.append(f"  labels of {len(np.unique(result.labels))} classes → {_labels_path(out)}")
-    lines.append('  also ' + ', '.join(map(str, side)))
-    return '\n'.join(lines)
-
 # %% ../nbs/03_logits.ipynb #ff6fc65d
-def _image_command(model: str, data, out, *, features: bool, layer=None, weights='DEFAULT', batch_size=256, device=None,
-                   amp=False, workers=None) -> Extraction | None:
-    "Load `model`, read the images in `data`, extract logits (or features) into `out`, and report on process 0."
+class ImageRun(NamedTuple):
+    "What `extract_images` did: the extraction, how many rows this run computed, its time, and the files beside it."
+    result: Extraction
+    computed: int
+    seconds: float
+    side_files: list[Path]
+    labels_file: Path | None
+
+def extract_images(model: str,             # a torchvision model name, e.g. resnet50
+                   data,                   # an image folder: one subfolder per class, or the images themselves
+                   out,                    # the .npy to write (resumable)
+                   *,
+                   features: bool = False, # the penultimate features instead of the logits
+                   layer: str | None = None,  # with `features`: the layer whose input is the features
+                   weights='DEFAULT', batch_size: int = 256, device=None, amp=False, workers: int | None = None,
+                   progress: bool | None = None) -> ImageRun | None:
+    "Load `model`, read the images in `data`, extract logits (or features) into `out`; `None` on processes but 0."
     joined = init_distributed()
     try:
         clf = load_model(model, weights)
@@ -515,30 +516,11 @@ def _image_command(model: str, data, out, *, features: bool, layer=None, weights
         kind = f'features:{net.layer}' if features else 'logits'
         start = time.perf_counter()
         result, computed = _extract(net, dataset, desc=kind.split(':')[0], kind=kind, batch_size=batch_size, device=device,
-                                    num_workers=workers, amp=amp, out=out, progress=True)
+                                    num_workers=workers, amp=amp, out=out, progress=progress)
         if result is None: return None
         out = Path(out)
         side = _write_side_files(out, dataset, None if features else clf.names, result.outputs.shape[1])
-        print(_summary(kind, result, out, computed, time.perf_counter() - start, side))
-        return result
+        labels = _labels_path(out) if result.labels is not None else None
+        return ImageRun(result, computed, time.perf_counter() - start, side, labels)
     finally:
         if joined: dist.destroy_process_group()
-
-# %% ../nbs/03_logits.ipynb #a7de5f6a
-def extract_command(model: str, data, out='logits.npy', *, weights='DEFAULT', batch_size: int = 256, device=None,
-                    amp=False, workers: int | None = None) -> Extraction | None:
-    "`l2h extract`: the logits of torchvision's `model` on the images in `data`, into `out`, with labels and names beside it."
-    result = _image_command(model, data, out, features=False, weights=weights, batch_size=batch_size, device=device,
-                            amp=amp, workers=workers)
-    if result is not None:
-        names = Path(out).with_name(Path(out).stem + '.names.txt')
-        print(f"  next: l2h build {out}" + (f" --names {names}" if names.exists() else ''))
-    return result
-
-def features_command(model: str, data, out='features.npy', *, layer: str | None = None, weights='DEFAULT',
-                     batch_size: int = 256, device=None, amp=False, workers: int | None = None) -> Extraction | None:
-    "`l2h features`: the penultimate features of torchvision's `model` on the images in `data`, into `out`."
-    result = _image_command(model, data, out, features=True, layer=layer, weights=weights, batch_size=batch_size,
-                            device=device, amp=amp, workers=workers)
-    if result is not None: print(f"  next: l2h cluster {out} --k K --out logits.npy")
-    return result

@@ -10,8 +10,7 @@ from contextlib import contextmanager
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import spearmanr
-from .core import Hierarchy
-from .hierarchy import from_linkage, predict, clades, to_ete3, _leaf_names
+from .hierarchy import Hierarchy, as_hierarchy, leaf_names, predict, clades, to_ete3
 
 # %% auto #0
 __all__ = ['cluster_acc', 'nmi', 'ari', 'leaf_purity', 'dendrogram_purity', 'Scores', 'level_scores', 'evaluate',
@@ -128,10 +127,6 @@ def leaf_purity(clusters, labels) -> float:
 # %% ../nbs/02_metrics.ipynb #cd4f26b4
 _TABLE_BUDGET = 1 << 23   # counts held at once by the per-node label table: 64 MiB of int64
 
-def _as_hierarchy(hierarchy) -> Hierarchy:
-    "`hierarchy` itself, or the `Hierarchy` of a scipy linkage over the clusters."
-    return hierarchy if isinstance(hierarchy, Hierarchy) else from_linkage(hierarchy)
-
 def _cluster_ids(clusters, K: int) -> np.ndarray:
     "`clusters` as int64 cluster ids, checked to lie in 0..K−1."
     c = _as_1d(clusters, 'clusters')
@@ -141,7 +136,7 @@ def _cluster_ids(clusters, K: int) -> np.ndarray:
 
 def _tree_inputs(hierarchy, clusters, labels) -> tuple[Hierarchy, np.ndarray, np.ndarray, int]:
     "The hierarchy, checked cluster ids, label codes and the number of labels, for scores of a tree against labels."
-    h = _as_hierarchy(hierarchy)
+    h = as_hierarchy(hierarchy)
     c = _cluster_ids(clusters, h.n_clusters)
     codes, n = _label_codes(labels, 'labels')
     _check_same_length(c, codes, ('clusters', 'labels'))
@@ -219,7 +214,7 @@ def level_scores(hierarchy, clusters, level_labels: Mapping) -> Scores:
     "ACC, NMI, ARI and purities per level, the tree cut at each level's number of classes (`level_labels`: name → labels)."
     if not isinstance(level_labels, Mapping):
         raise TypeError(f"level_labels must map level names to labels, e.g. {{'superclass': y}}, got {type(level_labels).__name__}")
-    h = _as_hierarchy(hierarchy)
+    h = as_hierarchy(hierarchy)
     c = _cluster_ids(clusters, h.n_clusters)
     return Scores({name: _level_row(h, c, labels, str(name)) for name, labels in level_labels.items()})
 
@@ -242,12 +237,12 @@ def _as_tree(tree):
     "A `Hierarchy` or an ete3 tree, from any of the forms a reference may take."
     if isinstance(tree, str): return _newick_tree(tree)
     if hasattr(tree, 'traverse') and hasattr(tree, 'get_leaves'): return tree
-    return _as_hierarchy(tree)
+    return as_hierarchy(tree)
 
 # %% ../nbs/02_metrics.ipynb #7622ba23
 def _tree_nodes(tree) -> tuple[list[str], list[list[int]]]:
     "Leaf names, and the internal nodes (children before parents) as lists of child ids; leaf i is node i."
-    if isinstance(tree, Hierarchy): return _leaf_names(tree), tree.children.tolist()
+    if isinstance(tree, Hierarchy): return leaf_names(tree), tree.children.tolist()
     leaves = tree.get_leaves()
     ids = {id(leaf): i for i, leaf in enumerate(leaves)}
     nodes = []
@@ -262,7 +257,7 @@ def _unmatched(names, others) -> str:
     missing = [n for n in names if n not in others]
     return f"{len(missing)} (e.g. {', '.join(map(repr, missing[:3]))})" if missing else "0"
 
-def _check_leaf_names(ours: list[str], theirs: list[str]):
+def _checkleaf_names(ours: list[str], theirs: list[str]):
     "`ValueError` unless both trees have the same leaf names, each once."
     for names, whose in ((ours, 'the hierarchy'), (theirs, 'the reference')):
         seen = set()
@@ -277,10 +272,10 @@ def _check_leaf_names(ours: list[str], theirs: list[str]):
 # %% ../nbs/02_metrics.ipynb #49aa8bad
 def _aligned_trees(hierarchy, reference) -> tuple[Hierarchy, list[list[int]]]:
     "Our `Hierarchy`, and the reference's internal nodes with its leaves renumbered as our clusters."
-    h = _as_hierarchy(hierarchy)
+    h = as_hierarchy(hierarchy)
     ours, _ = _tree_nodes(h)
     theirs, nodes = _tree_nodes(_as_tree(reference))
-    _check_leaf_names(ours, theirs)
+    _checkleaf_names(ours, theirs)
     K, position = h.n_clusters, {name: c for c, name in enumerate(ours)}
     renumber = np.concatenate([[position[name] for name in theirs], np.arange(K, K + len(nodes))])
     return h, [renumber[children].tolist() for children in nodes]
@@ -374,7 +369,7 @@ def robinson_foulds(hierarchy, reference) -> float:
 # %% ../nbs/02_metrics.ipynb #39c09555
 def compare_trees(hierarchy, reference) -> Scores:
     "LCA correlation, cluster recall and precision, Robinson–Foulds and its floor for a binary tree, in one table."
-    h, reference = _as_hierarchy(hierarchy), _as_tree(reference)
+    h, reference = as_hierarchy(hierarchy), _as_tree(reference)
     ours, theirs = _cluster_sets(h, reference)
     return Scores(reference=dict(leaves=h.n_clusters, reference_clusters=len(theirs),
                                  lca_correlation=lca_correlation(h, reference),

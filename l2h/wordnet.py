@@ -9,9 +9,9 @@ from importlib.resources import files
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
-from .core import Hierarchy
-from .hierarchy import plot
-from .metrics import Scores, compare_trees, dendrogram_purity, _as_hierarchy
+from .hierarchy import Hierarchy, as_hierarchy, plot
+from .io import cache_dir
+from .metrics import Scores, compare_trees, dendrogram_purity
 
 # %% auto #0
 __all__ = ['imagenet_wnids', 'imagenet_class_names', 'lexnames_text', 'load_wordnet', 'wnid_of', 'synset_of', 'wordnet_parent',
@@ -65,10 +65,6 @@ def _dict_dir(path) -> Path | None:
     return None
 
 # %% ../nbs/05_wordnet.ipynb #2cff1144
-def _cache_dir() -> Path:
-    "Where l2h keeps files it prepares once per user."
-    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'l2h'
-
 def _copy_with_lexnames(source: Path, base: Path) -> Path:
     "An nltk data root under `base` whose `corpora/wordnet` holds `source`'s WordNet files and a `lexnames` file."
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
@@ -94,7 +90,7 @@ def _copy_with_lexnames(source: Path, base: Path) -> Path:
 def _nltk_root(source: Path) -> Path:
     "An nltk data root holding `source`'s WordNet with `lexnames`: `source`'s own if it has one, else a prepared copy."
     if (source / 'lexnames').is_file(): return source
-    try: return _copy_with_lexnames(source, _cache_dir())
+    try: return _copy_with_lexnames(source, cache_dir())
     except OSError: return _copy_with_lexnames(source, Path(tempfile.mkdtemp(prefix='l2h-')))
 
 @functools.cache
@@ -261,7 +257,7 @@ def imagenet_wordnet_tree(wnids=None):
 # %% ../nbs/05_wordnet.ipynb #01fa8cfe
 def _named_by_wnids(hierarchy, wnids) -> tuple[Hierarchy, list[str]]:
     "A copy of the hierarchy whose leaves are named by `wnids`, and the wnids."
-    h = _as_hierarchy(hierarchy)
+    h = as_hierarchy(hierarchy)
     if wnids is None:
         if h.n_clusters != 1000: raise ValueError(f"the hierarchy has {h.n_clusters} clusters, not ImageNet-1k's 1000: give their wnids")
         wnids = imagenet_wnids()
@@ -388,7 +384,7 @@ def _disagreements(h: Hierarchy, t: _IndexedTree, wnids: list[str]) -> list[tupl
 # %% ../nbs/05_wordnet.ipynb #896c82bc
 def bias_report(hierarchy, wnids=None, top: int = 20, names=None) -> Scores:
     "The `top` merges that disagree most with WordNet, ranked by WordNet's classes under their ancestor over ours."
-    original = _as_hierarchy(hierarchy)
+    original = as_hierarchy(hierarchy)
     h, wnids = _named_by_wnids(original, wnids)
     shown = _display_names(original, wnids, names)
     t = _indexed(_reference_tree(wnids))
@@ -458,7 +454,7 @@ def _plot_wordnet_side(node, ax, position: dict, shown: dict):
 def plot_beside_wordnet(hierarchy, synset: str, wnids=None, names=None):
     "Our tree over the classes under `synset` (a wnid or e.g. 'dog.n.01') beside WordNet's; returns the figure."
     import matplotlib.pyplot as plt
-    original = _as_hierarchy(hierarchy)
+    original = as_hierarchy(hierarchy)
     h, wnids = _named_by_wnids(original, wnids)
     shown = _display_names(original, wnids, names)
     node = find_synset(_reference_tree(wnids), synset)

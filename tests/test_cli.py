@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from l2h.core import Hierarchy
+from l2h.hierarchy import Hierarchy
 
 
 def l2h(*args, cwd=None):
@@ -32,7 +32,7 @@ def test_build_writes_every_output_and_reports(tmp_path, logits):
     assert 'L2H: 2000 samples × 8 clusters → 7 merges' in r.stdout
     assert 'dendrogram_purity' in r.stdout and 'leaves' in r.stdout
     out = tmp_path / 'out'
-    assert sorted(p.name for p in out.iterdir()) == ['dendrogram.png', 'linkage.npy', 'merges.json', 'tree.nwk']
+    assert sorted(p.name for p in out.iterdir()) == ['dendrogram.png', 'linkage.npy', 'manifest.json', 'merges.json', 'tree.nwk']
     h = Hierarchy.load(out / 'merges.json')
     assert h.names[0] == 'class 0' and {frozenset({0, 1}), frozenset({2, 3})} <= set(h.clades())
     np.testing.assert_array_equal(np.load(out / 'linkage.npy'), h.to_linkage())

@@ -8,7 +8,8 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
 import l2h.core as core
-from l2h.core import Hierarchy, l2h_reference, logits_to_hierarchy, SCORES
+from l2h.core import CompiledBackend, TorchBackend, l2h_reference, logits_to_hierarchy, SCORES
+from l2h.hierarchy import Hierarchy
 from l2h.kernels import cpu_kernels
 from logit_sets import class_structured_logits, logit_sets, tree_logits
 
@@ -21,28 +22,26 @@ def test_fast_equals_reference(name, L):
     assert logits_to_hierarchy(L) == l2h_reference(L)
 
 
-COMPILED = pytest.param(True, id='compiled', marks=pytest.mark.skipif(cpu_kernels() is None, reason='no C compiler'))
-PATHS = [COMPILED, pytest.param(False, id='torch')]
+COMPILED = pytest.param('compiled', id='compiled', marks=pytest.mark.skipif(cpu_kernels() is None, reason='no C compiler'))
+PATHS = [COMPILED, pytest.param('torch', id='torch')]
 
 
-def use_compiled(monkeypatch, compiled: bool):
-    "Run L2H on the compiled loops (the default on a CPU with a C compiler) or on torch operations alone."
-    if not compiled: monkeypatch.setattr(core, 'cpu_kernels', lambda: None)
+def backend(path: str, gather_max: int = 64):
+    "A fresh backend of the path named (compiled loops or torch), where every group of samples is updated in place first."
+    if path == 'compiled': return CompiledBackend(cpu_kernels(), gather_max)
+    return TorchBackend(gather_max, keep_min_rows=0)  # by default, torch re-reads small groups whole
 
 
-@pytest.mark.parametrize('compiled', PATHS)
+@pytest.mark.parametrize('path', PATHS)
 @pytest.mark.parametrize('name,L', SETS, ids=[n for n, _ in SETS])
-def test_fast_equals_reference_when_every_group_is_kept(monkeypatch, name, L, compiled):
+def test_fast_equals_reference_when_every_group_is_kept(name, L, path):
     "Small groups of samples are re-read whole by default; here every group goes through the in-place update first."
-    monkeypatch.setattr(core, '_KEEP_MIN_ROWS', 0)
-    use_compiled(monkeypatch, compiled)
-    assert logits_to_hierarchy(L) == l2h_reference(L)
+    assert logits_to_hierarchy(L, backend=backend(path)) == l2h_reference(L)
 
 
 @pytest.mark.parametrize('name,L', SETS, ids=[n for n, _ in SETS])
-def test_torch_path_equals_reference(monkeypatch, name, L):
-    use_compiled(monkeypatch, False)
-    assert logits_to_hierarchy(L) == l2h_reference(L)
+def test_torch_path_equals_reference(name, L):
+    assert logits_to_hierarchy(L, backend='torch') == l2h_reference(L)
 
 
 @pytest.mark.parametrize('score', ['sum', 'mean'])
@@ -60,11 +59,10 @@ def test_statistics_match_reference():
     np.testing.assert_allclose(fast.merge_affinities, ref.merge_affinities, rtol=1e-9)
 
 
-def test_small_chunks_give_the_same_merges(monkeypatch):
+def test_small_chunks_give_the_same_merges():
     "Every chunked loop of the torch path, run with chunks of 7 rows, must not change a merge."
-    use_compiled(monkeypatch, False)
-    monkeypatch.setattr(core, '_chunk_rows', lambda K, itemsize, budget=0: 7)
-    for name, L in SETS[::5]: assert logits_to_hierarchy(L) == l2h_reference(L), name
+    for name, L in SETS[::5]:
+        assert logits_to_hierarchy(L, backend=TorchBackend(chunk_bytes=7 * L.shape[1] * L.itemsize)) == l2h_reference(L), name
 
 
 @pytest.mark.parametrize('gather_max,keep_above', [
@@ -72,28 +70,24 @@ def test_small_chunks_give_the_same_merges(monkeypatch):
     (10 ** 9, None),                               # every sample whose c' stays outside is updated in place
     (10 ** 9, {torch.float64: 1 - 1e-12, torch.float32: 1 - 1e-6}),  # in place, but any shrink of S sends it back
 ], ids=['reread-all', 'gather-any-width', 'keep-nothing-that-shrank'])
-@pytest.mark.parametrize('compiled', PATHS)
-def test_each_way_of_updating_p_gives_the_same_merges(monkeypatch, gather_max, keep_above, compiled):
+@pytest.mark.parametrize('path', PATHS)
+def test_each_way_of_updating_p_gives_the_same_merges(monkeypatch, gather_max, keep_above, path):
     "Whole-row re-reads and in-place updates of S(x) must each give the reference's merges and affinities."
-    use_compiled(monkeypatch, compiled)
-    monkeypatch.setattr(core, '_GATHER_MAX', gather_max)
-    monkeypatch.setattr(core, '_KEEP_MIN_ROWS', 0)
     if keep_above: monkeypatch.setattr(core, '_KEEP_ABOVE', keep_above)
     for name, L in SETS[::3]:
-        fast, ref = logits_to_hierarchy(L), l2h_reference(L)
+        fast, ref = logits_to_hierarchy(L, backend=backend(path, gather_max)), l2h_reference(L)
         assert fast == ref, name
         np.testing.assert_allclose(fast.merge_affinities, ref.merge_affinities, rtol=1e-9, err_msg=name)
 
 
-@pytest.mark.parametrize('compiled', PATHS)
-def test_in_place_updates_are_used_and_exact(monkeypatch, compiled):
+@pytest.mark.parametrize('path', PATHS)
+def test_in_place_updates_are_used_and_exact(path):
     "On ImageNet-like logits most visits update S(x) in place; the affinities still match the reference to 1e-11."
     L = class_structured_logits(5000, 100).astype(np.float64)
-    monkeypatch.setattr(core, '_KEEP_MIN_ROWS', 0)
-    use_compiled(monkeypatch, compiled)
-    reread, original = [], core._reread
-    monkeypatch.setattr(core, '_reread', lambda L_, rows, *args: (reread.append(len(rows)), original(L_, rows, *args)))
-    fast, ref = logits_to_hierarchy(L), l2h_reference(L)
+    engine = backend(path)
+    reread, original = [], engine.reread
+    engine.reread = lambda L_, rows, *args: (reread.append(len(rows)), original(L_, rows, *args))
+    fast, ref = logits_to_hierarchy(L, backend=engine), l2h_reference(L)
     assert fast == ref
     np.testing.assert_allclose(fast.merge_affinities, ref.merge_affinities, rtol=1e-11)
     visited = sum(fast.counts[list(group)].sum() for group, _ in fast.merges if len(group) > 1)
@@ -101,13 +95,12 @@ def test_in_place_updates_are_used_and_exact(monkeypatch, compiled):
 
 
 @pytest.mark.parametrize('seed', range(5))
-@pytest.mark.parametrize('compiled', PATHS)
-def test_float32_and_float16_inputs(monkeypatch, seed, compiled):
-    use_compiled(monkeypatch, compiled)
+@pytest.mark.parametrize('path', PATHS)
+def test_float32_and_float16_inputs(seed, path):
     L = tree_logits(np.random.default_rng(seed), 2000, 40).astype(np.float32)
     ref = l2h_reference(L.astype(np.float64))
-    assert logits_to_hierarchy(L) == ref
-    assert logits_to_hierarchy(torch.from_numpy(L)) == ref
+    assert logits_to_hierarchy(L, backend=path) == ref
+    assert logits_to_hierarchy(torch.from_numpy(L), backend=path) == ref
     half = L.astype(np.float16)
     assert logits_to_hierarchy(half) == l2h_reference(half.astype(np.float64))
     brain = torch.from_numpy(L).to(torch.bfloat16)

@@ -7,7 +7,7 @@ from sklearn.metrics import adjusted_rand_score
 
 import l2h.flat as flat
 from l2h.core import logits_to_hierarchy
-from l2h.flat import centroid_logits, cluster_command, kmeans, kmeans_logits, log_mean_softmax
+from l2h.flat import centroid_logits, cluster_file, kmeans, kmeans_logits, log_mean_softmax
 
 
 def blobs(seed, k=20, d=16, n=3000, spread=8.0, sizes='uneven'):
@@ -174,10 +174,10 @@ def test_l2h_on_kmeans_logits_groups_nested_blobs():
 
 
 def test_cluster_command_and_the_chain_to_a_hierarchy(tmp_path, capsys):
-    from l2h.cli import build
+    from l2h.cli import build, cluster
     X, y = blobs(6, k=8, n=800)
     np.save(tmp_path / 'features.npy', X)
-    fit = cluster_command(tmp_path / 'features.npy', 8, tmp_path / 'run' / 'logits.npy', seed=1)
+    fit = cluster(tmp_path / 'features.npy', 8, tmp_path / 'run' / 'logits.npy', seed=1)
     text = capsys.readouterr().out
     assert 'k-means: 800 samples × 16 features → 8 clusters' in text and 'next: l2h build' in text
     L = np.load(tmp_path / 'run' / 'logits.npy')
@@ -186,6 +186,6 @@ def test_cluster_command_and_the_chain_to_a_hierarchy(tmp_path, capsys):
     assert build(tmp_path / 'run' / 'logits.npy', out=tmp_path / 'tree').n_clusters == 8
     with pytest.raises(ValueError, match='features must be a .npy file'):
         (tmp_path / 'f.txt').write_text('1 2')
-        cluster_command(tmp_path / 'f.txt', 2)
+        cluster_file(tmp_path / 'f.txt', 2)
     with pytest.raises(ValueError, match='temperature must be positive'):
-        cluster_command(tmp_path / 'features.npy', 8, tmp_path / 'x.npy', temperature=-1)
+        cluster_file(tmp_path / 'features.npy', 8, tmp_path / 'x.npy', temperature=-1)

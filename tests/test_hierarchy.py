@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from scipy.cluster import hierarchy as sch
 
 import l2h
-from l2h.core import Hierarchy
+from l2h.hierarchy import Hierarchy
 
 
 def random_hierarchy(rng, K):

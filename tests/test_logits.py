@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import Dataset, IterableDataset, TensorDataset
 
 import l2h.logits as lg
-from l2h.logits import (extract_command, extract_features, extract_logits, features_command, image_folder,
+from l2h.logits import (extract_features, extract_logits, image_folder,
                         init_distributed, load_model)
 
 
@@ -332,20 +332,20 @@ def test_features_are_the_input_of_the_classifier():
 @pytest.mark.filterwarnings('ignore:.*no sample assigned')  # 4 images, 1000 classes
 def test_commands_chain_images_to_a_hierarchy(tmp_path, capsys):
     "extract writes logits, labels, names and files; `l2h build` reads them; features feeds `cluster`."
-    from l2h.cli import build
+    from l2h.cli import build, extract, features
     for cls in ('a', 'b'):
         (tmp_path / 'imgs' / cls).mkdir(parents=True)
         for i in range(2): Image.new('RGB', (20, 16), (100 * i, 50, 9)).save(tmp_path / 'imgs' / cls / f'{i}.png')
     out = tmp_path / 'run' / 'logits.npy'
-    r = extract_command('squeezenet1_1', tmp_path / 'imgs', out, weights=None, batch_size=3, workers=0)
+    r = extract('squeezenet1_1', tmp_path / 'imgs', out, weights=None, batch_size=3, workers=0)
     text = capsys.readouterr().out
     assert 'images/s' in text and 'next: l2h build' in text
-    assert r.outputs.shape == (4, 1000) and r.labels.tolist() == [0, 0, 1, 1]
+    assert r.result.outputs.shape == (4, 1000) and r.result.labels.tolist() == [0, 0, 1, 1]
     assert len((tmp_path / 'run' / 'logits.names.txt').read_text().splitlines()) == 1000
     assert (tmp_path / 'run' / 'logits.files.txt').read_text().splitlines()[2].endswith('b/0.png')
     h = build(out, names=tmp_path / 'run' / 'logits.names.txt', labels=tmp_path / 'run' / 'logits.labels.npy',
               out=tmp_path / 'tree')
     assert h.n_clusters == 1000
-    f = features_command('squeezenet1_1', tmp_path / 'imgs', tmp_path / 'run' / 'f.npy', layer='classifier.1',
-                         weights=None, workers=0)
-    assert f.outputs.shape[0] == 4 and 'l2h cluster' in capsys.readouterr().out
+    f = features('squeezenet1_1', tmp_path / 'imgs', tmp_path / 'run' / 'f.npy', layer='classifier.1',
+                 weights=None, workers=0)
+    assert f.result.outputs.shape[0] == 4 and 'l2h cluster' in capsys.readouterr().out

@@ -10,7 +10,8 @@ from scipy.stats import rankdata
 from sklearn import metrics as skm
 
 import l2h.metrics as M
-from l2h.core import Hierarchy, logits_to_hierarchy
+from l2h.core import logits_to_hierarchy
+from l2h.hierarchy import Hierarchy
 from l2h.hierarchy import from_linkage
 from l2h.metrics import (cluster_acc, nmi, ari, leaf_purity, dendrogram_purity, level_scores, evaluate, lca_correlation,
                          cluster_recall, cluster_precision, robinson_foulds, compare_trees)
@@ -365,13 +366,13 @@ def test_deep_trees():
 def test_reference_is_not_changed():
     ref = ete3.Tree('(a,b,(c,d));')
     before = ref.write(format=9)
-    h = Hierarchy([((0,), (1,)), ((2,), (3,)), ((0, 1), (2, 3))], names='abcd')
+    h = Hierarchy([((0,), (1,)), ((2,), (3,)), ((0, 1), (2, 3))], names=list('abcd'))
     robinson_foulds(h, ref)
     assert ref.up is None and ref.write(format=9) == before
 
 
 def test_tree_comparisons_refuse_bad_input():
-    h = Hierarchy([((0,), (1,)), ((2,), (3,)), ((0, 1), (2, 3))], names='abcd')
+    h = Hierarchy([((0,), (1,)), ((2,), (3,)), ((0, 1), (2, 3))], names=list('abcd'))
     for f in (lca_correlation, cluster_recall, cluster_precision, robinson_foulds):
         with pytest.raises(ValueError, match=r"1 \(e.g. 'd'\) of the hierarchy's leaf names are missing from the reference, 1 \(e.g. 'e'\)"):
             f(h, '((a,b),(c,e));')
@@ -383,7 +384,7 @@ def test_tree_comparisons_refuse_bad_input():
     with pytest.raises(ValueError, match='the hierarchy has no cluster between'):
         cluster_precision(Hierarchy([((0,), (1,))]), '(0,1);')
     with pytest.raises(ValueError, match="the hierarchy has 'x' more than once"):
-        cluster_recall(Hierarchy(h.merges, names='xxyz'), '((x,x),(y,z));')
+        cluster_recall(Hierarchy(h.merges, names=list('xxyz')), '((x,x),(y,z));')
 
 
 # ---------------------------------------------------------------- baselines

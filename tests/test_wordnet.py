@@ -7,7 +7,7 @@ from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import squareform
 
 import l2h.wordnet as W
-from l2h.core import Hierarchy
+from l2h.hierarchy import Hierarchy
 from l2h.hierarchy import from_linkage
 from l2h.wordnet import (imagenet_wnids, imagenet_class_names, load_wordnet, lexnames_text, wordnet_parent, wordnet_tree,
                          imagenet_wordnet_tree, wordnet_tree_text, find_synset, synset_of, wnid_of, lca_matrix,
