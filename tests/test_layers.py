@@ -50,3 +50,16 @@ def test_no_import_cycle():
         return any(b == goal or (b not in seen and reaches(b, goal, seen | {b})) for b in graph.get(a, ()))
     cyclic = [m for m in graph if reaches(m, m, {m})]
     assert not cyclic, f'these modules import themselves through others: {cyclic}'
+
+
+def test_a_hierarchy_has_its_methods_wherever_it_was_made():
+    "Methods are declared in the class (editors see them), so a hierarchy from l2h.core alone converts and plots."
+    import subprocess, sys
+    code = ('from l2h.core import logits_to_hierarchy; h = logits_to_hierarchy([[2., 0., 1.], [0., 3., 1.], [0., 0., 1.]]); '
+            'print(h.to_newick(), h.to_linkage().shape, callable(h.plot))')
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.split() == ['(1,(2,0));', '(2,', '4)', 'True'], r.stderr
+    from l2h.hierarchy import Hierarchy
+    declared = {'to_linkage', 'to_newick', 'to_ete3', 'to_sklearn_children', 'cut', 'predict', 'clades', 'leaf_order',
+                'preorder', 'save', 'load', 'from_linkage', 'plot'}
+    assert declared <= set(vars(Hierarchy)), declared - set(vars(Hierarchy))
