@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from .core import logits_to_hierarchy
 from .hierarchy import Hierarchy
-from .metrics import cluster_recall
+from .metrics import clade_recall
 
 # %% auto #0
 __all__ = ['PlantedData', 'planted_tree', 'fit_softmax_classifier', 'DemoResult', 'run_demo']
@@ -91,8 +91,8 @@ class DemoResult:
 
     @property
     def recovered(self) -> float:
-        "Share of the planted tree's internal nodes that are nodes of L2H's tree too (its cluster recall)."
-        return cluster_recall(self.hierarchy, self.data.newick)
+        "Share of the planted tree's internal nodes that are nodes of L2H's tree too (its clade recall)."
+        return clade_recall(self.hierarchy, self.data.newick)
 
 def run_demo(seed: int = 0, **planted) -> DemoResult:
     "Plant a tree, train a flat classifier, and build the L2H hierarchy from its test logits."

@@ -60,6 +60,7 @@ def _squared_distances(A: torch.Tensor, B: torch.Tensor, B_sq: torch.Tensor) -> 
     "‖a − b‖² for every row a of A and b of B (B_sq: the squared norms of B's rows), clamped at 0."
     return torch.addmm(B_sq[None], A, B.T, alpha=-2).add_((A * A).sum(1, keepdim=True)).clamp_min_(0)  # one fused pass
 
+# %% ../nbs/04_flat.ipynb #19fbd3f0
 def _kmeans_pp(P: torch.Tensor, k: int, generator: torch.Generator, n_init: int = 1) -> torch.Tensor:
     "Row numbers (n_init × k) of `n_init` greedy k-means++ seedings of `P`, all advanced by one read of `P` per step."
     n, P_sq, runs = len(P), (P * P).sum(1), torch.arange(n_init)
@@ -169,8 +170,18 @@ class KMeansFit(NamedTuple):
     cosine: bool
 
 # %% ../nbs/04_flat.ipynb #a466101d
-def kmeans(features, k: int, *, cosine: bool = False, n_init: int = 3, max_iter: int = 100, tol: float = 1e-4,
-           seed: int = 0, device=None, progress: bool | None = False) -> KMeansFit:
+def kmeans(
+    features,                       # N×D floating features: NumPy array (a memory map too) or torch tensor
+    k: int,                         # number of clusters, 2..N
+    *,
+    cosine: bool = False,           # spherical k-means: cluster by angle
+    n_init: int = 3,                # k-means++ seedings tried on a sample; the best starts the iterations
+    max_iter: int = 100,            # most Lloyd iterations on all rows
+    tol: float = 1e-4,              # stop when the inertia improves by less than this share
+    seed: int = 0,                  # seed of every random draw: a seed gives the same clustering every time
+    device=None,                    # where to compute; the GPU when there is one
+    progress: bool | None = False,  # a progress bar: True, False, or None for only when watched (terminal, Jupyter)
+) -> KMeansFit:
     "k-means (or spherical k-means, `cosine=True`) of the N×D `features`: k-means++ seeds, then Lloyd iterations."
     X = _as_features(features)
     N, D = X.shape
@@ -202,7 +213,13 @@ def _logit_chunks(X: torch.Tensor, fit: KMeansFit, temperature: float, device):
         yield s, L.div_(temperature).cpu()
 
 # %% ../nbs/04_flat.ipynb #3475cda3
-def centroid_logits(features, fit: KMeansFit, *, temperature: float | None = None, device=None) -> torch.Tensor:
+def centroid_logits(
+    features,                         # N×D floating features, with the D of the fit
+    fit: KMeansFit,                   # the k-means fit whose centroids score the features
+    *,
+    temperature: float | None = None, # τ; the fit's when not given
+    device=None,                      # where to compute; the GPU when there is one
+) -> torch.Tensor:
     "N×K float32 logits of `features` under `fit`: −‖x − μ_c‖²/τ, or cos(x, μ_c)/τ; τ is the fit's unless given."
     X = _as_features(features)
     if X.shape[1] != fit.centroids.shape[1]:
@@ -213,14 +230,27 @@ def centroid_logits(features, fit: KMeansFit, *, temperature: float | None = Non
     for s, L in _logit_chunks(X, fit, tau, _device(device)): out[s:s + len(L)] = L
     return out
 
-def kmeans_logits(features, k: int, *, cosine: bool = False, temperature: float | None = None, n_init: int = 3,
-                  max_iter: int = 100, tol: float = 1e-4, seed: int = 0, device=None) -> torch.Tensor:
+# %% ../nbs/04_flat.ipynb #241ab546
+def kmeans_logits(
+    features,                         # N×D floating features
+    k: int,                           # number of clusters
+    *,
+    cosine: bool = False,             # spherical k-means: cluster by angle
+    temperature: float | None = None, # τ; the one that makes the softmax a posterior when not given
+    n_init: int = 3,                  # k-means++ seedings tried
+    max_iter: int = 100,              # most Lloyd iterations
+    tol: float = 1e-4,                # stop when the inertia improves by less than this share
+    seed: int = 0,                    # seed of every random draw
+    device=None,                      # where to compute; the GPU when there is one
+) -> torch.Tensor:
     "N×k float32 logits of a k-means (`cosine=True`: spherical k-means) clustering of `features`, ready for L2H."
     fit = kmeans(features, k, cosine=cosine, n_init=n_init, max_iter=max_iter, tol=tol, seed=seed, device=device)
     return centroid_logits(features, fit, temperature=temperature, device=device)
 
 # %% ../nbs/04_flat.ipynb #ff887bbe
-def log_mean_softmax(logits) -> torch.Tensor:
+def log_mean_softmax(
+    logits,  # M logit matrices of one shape N×K: a list, or an M×N×K array
+) -> torch.Tensor:
     "log of the mean of the softmaxes of M logit matrices (a list, or an M×N×K array): logits for averaged probabilities."
     mats = [as_logits(L) for L in logits]
     if not mats: raise ValueError("log_mean_softmax needs at least one logit matrix")
@@ -238,17 +268,29 @@ def _save_logits(X, fit: KMeansFit, temperature: float, out: Path, device):
         for s, L in _logit_chunks(_as_features(X), fit, temperature, device): mm[s:s + len(L)] = L.numpy()
         mm.flush(); del mm
 
-def centroids_path(logits_path) -> Path:
+# %% ../nbs/04_flat.ipynb #ae7a69c5
+def centroids_path(
+    logits_path,  # the .npy logits file `cluster_file` wrote
+) -> Path:
     "Where `cluster_file` puts the centroids beside the logits file `logits_path`."
     logits_path = Path(logits_path)
     return logits_path.with_name(logits_path.stem + '.centroids.npy')
 
 # %% ../nbs/04_flat.ipynb #7fefdc8b
-def cluster_file(features,                  # the .npy features (as `l2h features` writes them)
-                 k: int,                    # number of clusters
-                 out='logits.npy',          # the .npy logits to write; the centroids go beside it
-                 *, cosine: bool = False, temperature: float | None = None, seed: int = 0, n_init: int = 3,
-                 max_iter: int = 100, tol: float = 1e-4, device=None, progress: bool | None = None) -> KMeansFit:
+def cluster_file(
+    features,                          # the .npy features (as `l2h features` writes them)
+    k: int,                            # number of clusters
+    out='logits.npy',                  # the .npy logits to write; the centroids go beside it
+    *,
+    cosine: bool = False,              # spherical k-means: cluster by angle
+    temperature: float | None = None,  # τ of the logits written; the fit's when not given
+    seed: int = 0,                     # seed of every random draw
+    n_init: int = 3,                   # k-means++ seedings tried
+    max_iter: int = 100,               # most Lloyd iterations
+    tol: float = 1e-4,                 # stop when the inertia improves by less than this share
+    device=None,                       # where to compute; the GPU when there is one
+    progress: bool | None = None,      # a progress bar: True, False, or None for only when watched (terminal, Jupyter)
+) -> KMeansFit:
     "k-means of the features in a .npy file, its logits written to `out` (and centroids beside it); the fit, with the temperature used."
     X, out = read_features(features), Path(out)
     if out.suffix != '.npy': raise ValueError(f"out must be a .npy file, got {out}")

@@ -14,7 +14,7 @@ from .hierarchy import Hierarchy, as_hierarchy, leaf_names, predict, clades, to_
 
 # %% auto #0
 __all__ = ['cluster_acc', 'nmi', 'ari', 'leaf_purity', 'dendrogram_purity', 'Scores', 'level_scores', 'evaluate',
-           'lca_correlation', 'cluster_recall', 'cluster_precision', 'robinson_foulds', 'compare_trees']
+           'lca_correlation', 'clade_recall', 'clade_precision', 'robinson_foulds', 'compare_trees']
 
 # %% ../nbs/02_metrics.ipynb #c7c7b10e
 def _as_1d(values, name: str) -> np.ndarray:
@@ -76,7 +76,10 @@ def _acc(ct: _Contingency) -> float:
     rows, cols = linear_sum_assignment(table, maximize=True)
     return float(table[rows, cols].sum() / ct.N)
 
-def cluster_acc(labels_true, labels_pred) -> float:
+def cluster_acc(
+    labels_true,  # ground-truth class of every sample
+    labels_pred,  # predicted group (cluster) of every sample
+) -> float:
     "Accuracy of `labels_pred` under the best one-to-one matching of its groups to the classes of `labels_true`."
     return _acc(_contingency(labels_true, labels_pred))
 
@@ -93,7 +96,10 @@ def _nmi(ct: _Contingency) -> float:
     if mi <= 0: return 0.   # independent labelings; also clears rounding below 0
     return mi / ((_entropy(true_totals) + _entropy(pred_totals)) / 2)
 
-def nmi(labels_true, labels_pred) -> float:
+def nmi(
+    labels_true,  # ground-truth class of every sample
+    labels_pred,  # predicted group (cluster) of every sample
+) -> float:
     "Normalised mutual information (arithmetic mean of the two entropies) of two labelings."
     return _nmi(_contingency(labels_true, labels_pred))
 
@@ -110,7 +116,10 @@ def _ari(ct: _Contingency) -> float:
     denominator = T * (A + B) - 2 * A * B
     return 1. if denominator == 0 else 2 * (T * together - A * B) / denominator
 
-def ari(labels_true, labels_pred) -> float:
+def ari(
+    labels_true,  # ground-truth class of every sample
+    labels_pred,  # predicted group (cluster) of every sample
+) -> float:
     "Adjusted Rand index of two labelings."
     return _ari(_contingency(labels_true, labels_pred))
 
@@ -120,13 +129,14 @@ def _purity(ct: _Contingency) -> float:
     np.maximum.at(majority, ct.cols, ct.counts)
     return float(majority.sum() / ct.N)
 
-def leaf_purity(clusters, labels) -> float:
-    "Σ over clusters of the count of their majority label, over N."
-    return _purity(_contingency(labels, clusters, names=('labels', 'clusters')))
+def leaf_purity(
+    labels_true,  # ground-truth class of every sample
+    labels_pred,  # predicted group (cluster) of every sample
+) -> float:
+    "Σ over the groups of `labels_pred` of the count of their majority class in `labels_true`, over N."
+    return _purity(_contingency(labels_true, labels_pred))
 
 # %% ../nbs/02_metrics.ipynb #cd4f26b4
-_TABLE_BUDGET = 1 << 23   # counts held at once by the per-node label table: 64 MiB of int64
-
 def _cluster_ids(clusters, K: int) -> np.ndarray:
     "`clusters` as int64 cluster ids, checked to lie in 0..K−1."
     c = _as_1d(clusters, 'clusters')
@@ -152,6 +162,7 @@ def _node_counts(h: Hierarchy, leaf_counts: np.ndarray) -> np.ndarray:
     for t, (u, w) in enumerate(h.children.tolist()): table[K + t] = table[u] + table[w]
     return table
 
+# %% ../nbs/02_metrics.ipynb #9fe36bc6
 def _same_label_purity_mass(h: Hierarchy, table: np.ndarray, node_size: np.ndarray) -> float:
     "Σ over same-label pairs of the purity of their lca, for the labels (columns) of `table`."
     K, n = h.n_clusters, table.astype(np.float64)
@@ -161,6 +172,8 @@ def _same_label_purity_mass(h: Hierarchy, table: np.ndarray, node_size: np.ndarr
     return float(leaves.sum(1) @ per_size[:K] + (u * w * (u + w)).sum(1) @ per_size[K:])
 
 # %% ../nbs/02_metrics.ipynb #86ad93ab
+_TABLE_BUDGET = 1 << 23   # counts held at once by the per-node label table: 64 MiB of int64
+
 def _dendrogram_purity(h: Hierarchy, clusters: np.ndarray, codes: np.ndarray, n_labels: int) -> float:
     K = h.n_clusters
     pairs = _pairs(np.bincount(codes, minlength=n_labels))
@@ -175,7 +188,11 @@ def _dendrogram_purity(h: Hierarchy, clusters: np.ndarray, codes: np.ndarray, n_
     return mass / pairs
 
 # %% ../nbs/02_metrics.ipynb #6ffb4b6f
-def dendrogram_purity(hierarchy, clusters, labels) -> float:
+def dendrogram_purity(
+    hierarchy,  # the tree over the K clusters: a `Hierarchy` or a scipy linkage
+    clusters,   # cluster id (0..K−1) of every sample
+    labels,     # ground-truth class of every sample
+) -> float:
     "Mean, over pairs of samples with the same label, of that label's share of the samples under their lowest common ancestor."
     return _dendrogram_purity(*_tree_inputs(hierarchy, clusters, labels))
 
@@ -210,8 +227,12 @@ def _row(h, clusters, codes, n, groups, n_groups) -> dict:
                 dendrogram_purity=_dendrogram_purity(h, clusters, codes, n))
 
 # %% ../nbs/02_metrics.ipynb #53e06f7a
-def level_scores(hierarchy, clusters, level_labels: Mapping) -> Scores:
-    "ACC, NMI, ARI and purities per level, the tree cut at each level's number of classes (`level_labels`: name → labels)."
+def level_scores(
+    hierarchy,                # the tree over the K clusters: a `Hierarchy` or a scipy linkage
+    clusters,                 # cluster id (0..K−1) of every sample
+    level_labels: Mapping,    # level name → ground-truth class of every sample at that level
+) -> Scores:
+    "ACC, NMI, ARI and purities per level, the tree cut at each level's number of classes."
     if not isinstance(level_labels, Mapping):
         raise TypeError(f"level_labels must map level names to labels, e.g. {{'superclass': y}}, got {type(level_labels).__name__}")
     h = as_hierarchy(hierarchy)
@@ -219,7 +240,12 @@ def level_scores(hierarchy, clusters, level_labels: Mapping) -> Scores:
     return Scores({name: _level_row(h, c, labels, str(name)) for name, labels in level_labels.items()})
 
 # %% ../nbs/02_metrics.ipynb #f0b635ad
-def evaluate(hierarchy, clusters, labels, level_labels: Mapping | None = None) -> Scores:
+def evaluate(
+    hierarchy,                          # the tree over the K clusters: a `Hierarchy` or a scipy linkage
+    clusters,                           # cluster id (0..K−1) of every sample
+    labels,                             # ground-truth class of every sample
+    level_labels: Mapping | None = None,  # level name → classes at that level, for one more row per level
+) -> Scores:
     "Leaf-level scores, dendrogram purity and per-level scores of a tree over the clusters, in one table."
     h, c, codes, n = _tree_inputs(hierarchy, clusters, labels)
     levels = level_scores(h, c, level_labels) if level_labels is not None else {}
@@ -257,7 +283,7 @@ def _unmatched(names, others) -> str:
     missing = [n for n in names if n not in others]
     return f"{len(missing)} (e.g. {', '.join(map(repr, missing[:3]))})" if missing else "0"
 
-def _checkleaf_names(ours: list[str], theirs: list[str]):
+def _check_leaf_names(ours: list[str], theirs: list[str]):
     "`ValueError` unless both trees have the same leaf names, each once."
     for names, whose in ((ours, 'the hierarchy'), (theirs, 'the reference')):
         seen = set()
@@ -275,7 +301,7 @@ def _aligned_trees(hierarchy, reference) -> tuple[Hierarchy, list[list[int]]]:
     h = as_hierarchy(hierarchy)
     ours, _ = _tree_nodes(h)
     theirs, nodes = _tree_nodes(_as_tree(reference))
-    _checkleaf_names(ours, theirs)
+    _check_leaf_names(ours, theirs)
     K, position = h.n_clusters, {name: c for c, name in enumerate(ours)}
     renumber = np.concatenate([[position[name] for name in theirs], np.arange(K, K + len(nodes))])
     return h, [renumber[children].tolist() for children in nodes]
@@ -306,7 +332,10 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
             raise ValueError(f"every pair of leaves has the same lca size in {whose} (a star tree, or K = 2): the correlation is undefined")
     return float(spearmanr(x, y).statistic)
 
-def lca_correlation(hierarchy, reference) -> float:
+def lca_correlation(
+    hierarchy,  # our tree: a `Hierarchy` or a scipy linkage
+    reference,  # the reference over the same leaf names: ete3 tree, Newick string, `Hierarchy` or linkage
+) -> float:
     "Spearman correlation, over all pairs of leaves, of the number of leaves under their lca in each tree."
     h, nodes = _aligned_trees(hierarchy, reference)
     K = h.n_clusters
@@ -314,28 +343,34 @@ def lca_correlation(hierarchy, reference) -> float:
     return _spearman(_lca_sizes(h.children.tolist(), K)[pairs], _lca_sizes(nodes, K)[pairs])
 
 # %% ../nbs/02_metrics.ipynb #708e1937
-def _nontrivial(clusters, K: int) -> set[frozenset]:
-    return {c for c in map(frozenset, clusters) if 1 < len(c) < K}
+def _nontrivial(leaf_sets, K: int) -> set[frozenset]:
+    return {c for c in map(frozenset, leaf_sets) if 1 < len(c) < K}
 
-def _cluster_sets(hierarchy, reference) -> tuple[set, set]:
-    "The non-trivial clusters of our tree and of the reference, as sets of our cluster ids."
+def _clade_sets(hierarchy, reference) -> tuple[set, set]:
+    "The non-trivial clades of our tree and of the reference, as sets of our cluster ids."
     h, nodes = _aligned_trees(hierarchy, reference)
     K = h.n_clusters
     return _nontrivial(clades(h), K), _nontrivial((m.tolist() for m in _members(nodes, K)[K:]), K)
 
 def _share(part: set, whole: set, what: str) -> float:
-    if not whole: raise ValueError(f"{what} has no cluster between one leaf and all leaves, so the share is undefined")
+    if not whole: raise ValueError(f"{what} has no clade between one leaf and all leaves, so the share is undefined")
     return len(part & whole) / len(whole)
 
 # %% ../nbs/02_metrics.ipynb #5e1d8166
-def cluster_recall(hierarchy, reference) -> float:
-    "Share of the reference's non-trivial clusters (leaf sets of internal nodes) that are also a node of `hierarchy`."
-    ours, theirs = _cluster_sets(hierarchy, reference)
+def clade_recall(
+    hierarchy,  # our tree: a `Hierarchy` or a scipy linkage
+    reference,  # the reference over the same leaf names: ete3 tree, Newick string, `Hierarchy` or linkage
+) -> float:
+    "Share of the reference's non-trivial clades (leaf sets of internal nodes) that are also a node of `hierarchy`."
+    ours, theirs = _clade_sets(hierarchy, reference)
     return _share(ours, theirs, 'the reference')
 
-def cluster_precision(hierarchy, reference) -> float:
-    "Share of the non-trivial clusters of `hierarchy` that are also a node of the reference."
-    ours, theirs = _cluster_sets(hierarchy, reference)
+def clade_precision(
+    hierarchy,  # our tree: a `Hierarchy` or a scipy linkage
+    reference,  # the reference over the same leaf names: ete3 tree, Newick string, `Hierarchy` or linkage
+) -> float:
+    "Share of the non-trivial clades of `hierarchy` that are also a node of the reference."
+    ours, theirs = _clade_sets(hierarchy, reference)
     return _share(theirs, ours, 'the hierarchy')
 
 # %% ../nbs/02_metrics.ipynb #e5a1c75a
@@ -357,23 +392,29 @@ def _ete3_reference(tree):
     root.add_child(tree.copy())
     return root
 
-def robinson_foulds(hierarchy, reference) -> float:
+def robinson_foulds(
+    hierarchy,  # our tree: a `Hierarchy` or a scipy linkage
+    reference,  # the reference over the same leaf names: ete3 tree, Newick string, `Hierarchy` or linkage
+) -> float:
     "Normalised rooted Robinson–Foulds distance (ete3) between `hierarchy` and a reference over the same leaf names."
     reference = _as_tree(reference)
     h, nodes = _aligned_trees(hierarchy, reference)
     with _recursion_limit(2 * h.n_clusters + len(nodes)):
         rf, rf_max = to_ete3(h).robinson_foulds(_ete3_reference(reference), unrooted_trees=False)[:2]
-    if rf_max == 0: raise ValueError("neither tree has a cluster between one leaf and all leaves: Robinson–Foulds is undefined")
+    if rf_max == 0: raise ValueError("neither tree has a clade between one leaf and all leaves: Robinson–Foulds is undefined")
     return rf / rf_max
 
 # %% ../nbs/02_metrics.ipynb #39c09555
-def compare_trees(hierarchy, reference) -> Scores:
-    "LCA correlation, cluster recall and precision, Robinson–Foulds and its floor for a binary tree, in one table."
+def compare_trees(
+    hierarchy,  # our tree: a `Hierarchy` or a scipy linkage
+    reference,  # the reference over the same leaf names: ete3 tree, Newick string, `Hierarchy` or linkage
+) -> Scores:
+    "LCA correlation, clade recall and precision, Robinson–Foulds and its floor for a binary tree, in one table."
     h, reference = as_hierarchy(hierarchy), _as_tree(reference)
-    ours, theirs = _cluster_sets(h, reference)
-    return Scores(reference=dict(leaves=h.n_clusters, reference_clusters=len(theirs),
+    ours, theirs = _clade_sets(h, reference)
+    return Scores(reference=dict(leaves=h.n_clusters, reference_clades=len(theirs),
                                  lca_correlation=lca_correlation(h, reference),
-                                 cluster_recall=_share(ours, theirs, 'the reference'),
-                                 cluster_precision=_share(theirs, ours, 'the hierarchy'),
+                                 clade_recall=_share(ours, theirs, 'the reference'),
+                                 clade_precision=_share(theirs, ours, 'the hierarchy'),
                                  robinson_foulds=robinson_foulds(h, reference),
                                  rf_floor=(len(ours) - len(theirs)) / (len(ours) + len(theirs))))

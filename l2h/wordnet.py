@@ -319,7 +319,7 @@ def _depth_labels(t: _IndexedTree, wnids: list[str]) -> list[tuple[int, np.ndarr
 
 # %% ../nbs/05_wordnet.ipynb #1d963c83
 def compare_to_wordnet(hierarchy, wnids=None) -> Scores:
-    "LCA correlation, cluster recall and precision, Robinson–Foulds against WordNet, and dendrogram purity per WordNet depth."
+    "LCA correlation, clade recall and precision, Robinson–Foulds against WordNet, and dendrogram purity per WordNet depth."
     h, wnids = _named_by_wnids(hierarchy, wnids)
     tree = _reference_tree(wnids)
     rows = {'wordnet': compare_trees(h, tree)['reference']}

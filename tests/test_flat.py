@@ -157,9 +157,6 @@ def test_log_mean_softmax_is_the_average_of_probabilities():
 
 def test_l2h_on_kmeans_logits_groups_nested_blobs():
     "Blobs in 4 families of 3: L2H on k-means logits merges within families before across them."
-    from l2h.metrics import cluster_recall
-    from l2h.hierarchy import from_linkage
-    from scipy.cluster.hierarchy import linkage
     rng = np.random.default_rng(5)
     families = rng.normal(size=(4, 8)) * 20
     centres = (families[:, None] + rng.normal(size=(4, 3, 8)) * 4).reshape(12, 8)

@@ -14,7 +14,7 @@ from l2h.core import logits_to_hierarchy
 from l2h.hierarchy import Hierarchy
 from l2h.hierarchy import from_linkage
 from l2h.metrics import (cluster_acc, nmi, ari, leaf_purity, dendrogram_purity, level_scores, evaluate, lca_correlation,
-                         cluster_recall, cluster_precision, robinson_foulds, compare_trees)
+                         clade_recall, clade_precision, robinson_foulds, compare_trees)
 from l2h.baselines import mean_probabilities, agglomerative_hierarchy, weight_ward_hierarchy, LINKAGES
 
 ete3 = pytest.importorskip('ete3')
@@ -53,7 +53,7 @@ def brute_ari(y, a):
     return 1. if maximum == expected else (both - expected) / (maximum - expected)
 
 
-def brute_leaf_purity(a, y):
+def brute_leaf_purity(y, a):
     return sum(Counter(y[i] for i in range(len(y)) if a[i] == c).most_common(1)[0][1] for c in set(a)) / len(y)
 
 
@@ -136,7 +136,7 @@ def test_leaf_scores_match_brute_force_and_sklearn(pair):
     assert nmi(y, a) == pytest.approx(skm.normalized_mutual_info_score(y, a), abs=1e-12)
     assert ari(y, a) == pytest.approx(brute_ari(y, a), abs=1e-12)
     assert ari(y, a) == pytest.approx(skm.adjusted_rand_score(y, a), abs=1e-12)
-    assert leaf_purity(a, y) == pytest.approx(brute_leaf_purity(a, y))
+    assert leaf_purity(y, a) == pytest.approx(brute_leaf_purity(y, a))
 
 
 @settings(max_examples=50, deadline=None)
@@ -146,8 +146,7 @@ def test_leaf_scores_ignore_label_names(pair, rnd):
     assume(len(set(y)) > 1)
     rename_y, rename_a = rnd.sample(range(100), 5), rnd.sample(range(100), 6)
     y2, a2 = np.array(rename_y)[y], np.array([f'c{rename_a[c]}' for c in a])
-    for f in (cluster_acc, nmi, ari): assert f(y2, a2) == pytest.approx(f(y, a), abs=1e-12)
-    assert leaf_purity(a2, y2) == pytest.approx(leaf_purity(a, y))
+    for f in (cluster_acc, nmi, ari, leaf_purity): assert f(y2, a2) == pytest.approx(f(y, a), abs=1e-12)
 
 
 def test_leaf_scores_at_scale_match_sklearn():
@@ -157,7 +156,7 @@ def test_leaf_scores_at_scale_match_sklearn():
     assert nmi(y, a) == pytest.approx(skm.normalized_mutual_info_score(y, a), abs=1e-10)
     assert ari(y, a) == pytest.approx(skm.adjusted_rand_score(y, a), abs=1e-10)
     table = skm.cluster.contingency_matrix(y, a)
-    assert leaf_purity(a, y) == pytest.approx(table.max(0).sum() / len(y))
+    assert leaf_purity(y, a) == pytest.approx(table.max(0).sum() / len(y))
 
 
 def test_contingency_sparse_path_matches_dense():
@@ -180,7 +179,7 @@ def test_torch_and_string_labels():
     assert nmi(['a', 'a', 'b', 'b'], ['x', 'x', 'y', 'y']) == pytest.approx(1.)
 
 
-@pytest.mark.parametrize('f', [cluster_acc, nmi, ari])
+@pytest.mark.parametrize('f', [cluster_acc, nmi, ari, leaf_purity])
 def test_leaf_scores_refuse_bad_input(f):
     with pytest.raises(ValueError, match='must have the same length, got 3 and 2'): f([0, 1, 1], [0, 1])
     with pytest.raises(ValueError, match='labels_true has a single class'): f([1, 1, 1], [0, 1, 2])
@@ -190,10 +189,14 @@ def test_leaf_scores_refuse_bad_input(f):
     with pytest.raises(ValueError, match='1-D'): f([[0, 1]], [[0, 1]])
 
 
-def test_leaf_purity_refuses_bad_input():
-    with pytest.raises(ValueError, match='labels and clusters must have the same length, got 2 and 3'): leaf_purity([0, 1, 1], [0, 1])
-    with pytest.raises(ValueError, match='labels has a single class'): leaf_purity([0, 1], [7, 7])
-    with pytest.raises(ValueError, match='clusters is empty'): leaf_purity([], [0, 1])
+def test_leaf_purity_takes_the_truth_first_like_sklearn():
+    "It used to take (clusters, labels): a call in scikit-learn's order scored the classes' purity in the clusters."
+    labels_true, labels_pred = [0, 0, 1, 1], [0, 1, 2, 3]   # 2 classes, 4 pure clusters
+    assert leaf_purity(labels_true, labels_pred) == 1.
+    assert leaf_purity(labels_true=labels_true, labels_pred=labels_pred) == 1.
+    assert leaf_purity(labels_pred, labels_true) == 0.5      # swapped: each of 2 "classes" is split over 2 groups
+    table = skm.cluster.contingency_matrix(labels_true, labels_pred)   # rows: classes, columns: clusters
+    assert leaf_purity(labels_true, labels_pred) == table.max(0).sum() / len(labels_true)
 
 
 # ---------------------------------------------------------------- dendrogram purity
@@ -264,7 +267,7 @@ def test_level_scores_cut_the_tree_at_each_level():
         assert row['acc'] == pytest.approx(cluster_acc(y, groups))
         assert row['nmi'] == pytest.approx(skm.normalized_mutual_info_score(y, groups))
         assert row['ari'] == pytest.approx(skm.adjusted_rand_score(y, groups))
-        assert row['purity'] == pytest.approx(leaf_purity(groups, y))
+        assert row['purity'] == pytest.approx(leaf_purity(y, groups))
         assert row['dendrogram_purity'] == pytest.approx(dendrogram_purity(h, clusters, y))
 
 
@@ -278,7 +281,7 @@ def test_evaluate_leaves_row_and_printing():
     assert table['leaves']['groups'] == 8
     assert table['leaves']['acc'] == pytest.approx(cluster_acc(y, clusters))
     assert table['leaves']['nmi'] == pytest.approx(skm.normalized_mutual_info_score(y, clusters))
-    assert table['leaves']['purity'] == pytest.approx(leaf_purity(clusters, y))
+    assert table['leaves']['purity'] == pytest.approx(leaf_purity(y, clusters))
     assert table['leaves']['dendrogram_purity'] == pytest.approx(dendrogram_purity(h, clusters, y))
     lines = repr(table).splitlines()
     assert len(lines) == 3 and lines[0].split() == list(table['leaves'])
@@ -307,9 +310,9 @@ def test_tree_comparisons_match_brute_force(K, seed):
     ref = ete3.Tree(newick, format=1)
     ours, theirs = ete3_clusters(h.to_ete3()), ete3_clusters(ref)
     if theirs:
-        assert cluster_recall(h, newick) == pytest.approx(len(ours & theirs) / len(theirs))
-        assert cluster_recall(h, ref) == pytest.approx(len(ours & theirs) / len(theirs))
-    assert cluster_precision(h, newick) == pytest.approx(len(ours & theirs) / len(ours))
+        assert clade_recall(h, newick) == pytest.approx(len(ours & theirs) / len(theirs))
+        assert clade_recall(h, ref) == pytest.approx(len(ours & theirs) / len(theirs))
+    assert clade_precision(h, newick) == pytest.approx(len(ours & theirs) / len(ours))
     assert robinson_foulds(h, ref) == pytest.approx(len(ours ^ theirs) / (len(ours) + len(theirs)))
     x, y = brute_lca_sizes(h, ref)
     if y.min() == y.max():
@@ -324,22 +327,22 @@ def test_tree_comparisons_match_brute_force(K, seed):
 def test_tree_comparisons_between_hierarchies_are_symmetric(K, seed):
     rng = np.random.default_rng(seed)
     a, b = random_hierarchy(K, rng), random_hierarchy(K, rng)
-    assert cluster_recall(a, b) == pytest.approx(cluster_precision(b, a))
+    assert clade_recall(a, b) == pytest.approx(clade_precision(b, a))
     assert robinson_foulds(a, b) == pytest.approx(robinson_foulds(b, a))
-    r, p = cluster_recall(a, b), cluster_precision(a, b)
+    r, p = clade_recall(a, b), clade_precision(a, b)
     assert robinson_foulds(a, b) == pytest.approx(1 - (2 * p * r / (p + r) if p + r else 0.))
     assert lca_correlation(a, a) == pytest.approx(1.)
-    assert cluster_recall(a, a) == 1. and robinson_foulds(a, a) == 0.
+    assert clade_recall(a, a) == 1. and robinson_foulds(a, a) == 0.
 
 
 def test_leaves_are_matched_by_name_not_position():
     h = Hierarchy([((0,), (1,)), ((2,), (3,)), ((0, 1), (2, 3))], names=['a', 'b', 'c', 'd'])
     same_tree = Hierarchy([((3,), (2,)), ((1,), (0,)), ((3, 2), (1, 0))], names=['a', 'b', 'c', 'd'][::-1])
-    assert cluster_recall(h, same_tree) == 1. and robinson_foulds(h, same_tree) == 0.
+    assert clade_recall(h, same_tree) == 1. and robinson_foulds(h, same_tree) == 0.
     assert lca_correlation(h, same_tree) == pytest.approx(1.)
-    assert cluster_recall(h, '((d,c),(a,b));') == 1.
+    assert clade_recall(h, '((d,c),(a,b));') == 1.
     # a hierarchy without names is matched by its cluster ids as strings
-    assert cluster_recall(Hierarchy(h.merges), '((0,1),(3,2));') == 1.
+    assert clade_recall(Hierarchy(h.merges), '((0,1),(3,2));') == 1.
 
 
 def test_multi_child_reference_and_rf_floor():
@@ -348,10 +351,10 @@ def test_multi_child_reference_and_rf_floor():
     h = Hierarchy([((0,), (1,)), ((0, 1), (2,)), ((3,), (4,)), ((3, 4), (5,)), ((6,), (7,)), ((6, 7), (8,)),
                    ((0, 1, 2), (3, 4, 5)), ((0, 1, 2, 3, 4, 5), (6, 7, 8))])
     row = compare_trees(h, reference)['reference']
-    assert row['cluster_recall'] == 1.
-    assert row['cluster_precision'] == pytest.approx(3 / 7)
+    assert row['clade_recall'] == 1.
+    assert row['clade_precision'] == pytest.approx(3 / 7)
     assert row['robinson_foulds'] == pytest.approx(row['rf_floor']) == pytest.approx(4 / 10)
-    assert row['reference_clusters'] == 3 and row['leaves'] == 9
+    assert row['reference_clades'] == 3 and row['leaves'] == 9
 
 
 def test_deep_trees():
@@ -360,7 +363,7 @@ def test_deep_trees():
     other = Hierarchy([((t,), tuple(range(t + 1, K))) for t in range(K - 2, -1, -1)])
     assert robinson_foulds(chain, chain) == 0.
     assert lca_correlation(chain, chain) == pytest.approx(1.)
-    assert cluster_recall(chain, other) == pytest.approx(0.)
+    assert clade_recall(chain, other) == pytest.approx(0.)
 
 
 def test_reference_is_not_changed():
@@ -373,18 +376,18 @@ def test_reference_is_not_changed():
 
 def test_tree_comparisons_refuse_bad_input():
     h = Hierarchy([((0,), (1,)), ((2,), (3,)), ((0, 1), (2, 3))], names=list('abcd'))
-    for f in (lca_correlation, cluster_recall, cluster_precision, robinson_foulds):
+    for f in (lca_correlation, clade_recall, clade_precision, robinson_foulds):
         with pytest.raises(ValueError, match=r"1 \(e.g. 'd'\) of the hierarchy's leaf names are missing from the reference, 1 \(e.g. 'e'\)"):
             f(h, '((a,b),(c,e));')
         with pytest.raises(ValueError, match="the reference has 'a' more than once"): f(h, '((a,b),(c,d,a));')
         with pytest.raises(ValueError, match='missing from the reference'): f(h, '((a,b),c);')
         with pytest.raises(ValueError, match='not a Newick tree'): f(h, '((a,b),(c,d)')
     with pytest.raises(ValueError, match='same lca size in the reference'): lca_correlation(h, '(a,b,c,d);')
-    with pytest.raises(ValueError, match='the reference has no cluster between'): cluster_recall(h, '(a,b,c,d);')
-    with pytest.raises(ValueError, match='the hierarchy has no cluster between'):
-        cluster_precision(Hierarchy([((0,), (1,))]), '(0,1);')
+    with pytest.raises(ValueError, match='the reference has no clade between'): clade_recall(h, '(a,b,c,d);')
+    with pytest.raises(ValueError, match='the hierarchy has no clade between'):
+        clade_precision(Hierarchy([((0,), (1,))]), '(0,1);')
     with pytest.raises(ValueError, match="the hierarchy has 'x' more than once"):
-        cluster_recall(Hierarchy(h.merges, names=list('xxyz')), '((x,x),(y,z));')
+        clade_recall(Hierarchy(h.merges, names=list('xxyz')), '((x,x),(y,z));')
 
 
 # ---------------------------------------------------------------- baselines

@@ -126,7 +126,7 @@ def oracle():
 def test_an_oracle_agrees_with_wordnet():
     h = oracle()
     scores = compare_to_wordnet(h)['wordnet']
-    assert scores['cluster_recall'] == 1. and scores['robinson_foulds'] == pytest.approx(scores['rf_floor'])
+    assert scores['clade_recall'] == 1. and scores['robinson_foulds'] == pytest.approx(scores['rf_floor'])
     assert len(bias_report(h)) == 0
 
 
@@ -140,7 +140,7 @@ def test_a_planted_bias_is_reported_first():
     report = bias_report(biased, top=5)
     first = report[1]
     assert 'bobsled' in first['joins'] and first['l2h_classes'] == 2 and first['wordnet'] == 'whole.n.02'
-    assert compare_to_wordnet(biased)['wordnet']['cluster_recall'] < 1.
+    assert compare_to_wordnet(biased)['wordnet']['clade_recall'] < 1.
 
 
 # ---------------------------------------------------------------- access and its errors
@@ -178,7 +178,7 @@ def test_missing_wordnet_says_both_ways(monkeypatch, tmp_path):
 def test_shipped_tree_needs_no_wordnet(monkeypatch, tmp_path):
     no_wordnet_anywhere(monkeypatch, tmp_path)
     assert len(find_synset(imagenet_wordnet_tree(), 'dog.n.01')) == 118
-    assert compare_to_wordnet(oracle())['wordnet']['cluster_recall'] == 1.
+    assert compare_to_wordnet(oracle())['wordnet']['clade_recall'] == 1.
 
 
 def test_l2h_wordnet_naming_an_empty_folder(monkeypatch, tmp_path):

@@ -10,7 +10,7 @@ from scipy.cluster.hierarchy import linkage
 from l2h.core import Hierarchy
 from l2h.hierarchy import from_linkage
 from l2h.metrics import (dendrogram_purity, evaluate, cluster_acc, nmi, ari, leaf_purity, lca_correlation,
-                         cluster_recall, robinson_foulds)
+                         clade_recall, robinson_foulds)
 
 
 def timed(what: str, f, *args):
@@ -51,11 +51,11 @@ def main():
     timed('cluster_acc', cluster_acc, labels, clusters)
     timed('nmi', nmi, labels, clusters)
     timed('ari', ari, labels, clusters)
-    timed('leaf_purity', leaf_purity, clusters, labels)
+    timed('leaf_purity', leaf_purity, labels, clusters)
     print(timed('evaluate (leaves + one level of 100 classes)', evaluate, tree, clusters, labels, {'coarse': labels // 10}))
     reference = reference_newick(a.k)
     timed(f'lca_correlation (K = {a.k}, 10-way reference)', lca_correlation, tree, reference)
-    timed('cluster_recall', cluster_recall, tree, reference)
+    timed('clade_recall', clade_recall, tree, reference)
     timed('robinson_foulds (ete3)', robinson_foulds, tree, reference)
 
 
