@@ -5,6 +5,8 @@
 # %% ../nbs/01_hierarchy.ipynb #4492707b
 from __future__ import annotations
 import json
+import reprlib
+from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 from .io import atomic_write
@@ -13,20 +15,65 @@ from .io import atomic_write
 __all__ = ['Hierarchy', 'to_linkage', 'from_linkage', 'as_hierarchy', 'leaf_names', 'preorder', 'leaf_order', 'to_newick',
            'to_ete3', 'to_sklearn_children', 'cut', 'predict', 'clades', 'save', 'load', 'plot']
 
+# %% ../nbs/01_hierarchy.ipynb #5d1f0a2e
+@contextmanager
+def _field(name: str):
+    "Mark a `TypeError` or `ValueError` raised inside as being about the argument `name`."
+    try: yield
+    except (TypeError, ValueError) as e:
+        e.field = name  # read by `load`, to name the field of the file
+        raise
+
 # %% ../nbs/01_hierarchy.ipynb #9e7b8c0b
 def _as_cluster_tuple(group, what: str) -> tuple:
-    "`group` as a tuple of Python ints, or a `TypeError` naming `what`."
-    try: return tuple(int(c) for c in group)
-    except (TypeError, ValueError) as e: raise TypeError(f"{what} must be a sequence of cluster ids, got {group!r}") from e
+    "`group` as a tuple of Python ints; `TypeError` naming `what` unless every entry is an integer."
+    try: ids = tuple(group)
+    except TypeError: ids = None
+    kinds = set(map(type, ids or ()))
+    if ids is None or not all(issubclass(k, (int, np.integer)) and k is not bool for k in kinds):
+        raise TypeError(f"{what} must be a sequence of cluster ids (integers), got {reprlib.repr(group)}")
+    return ids if kinds <= {int} else tuple(map(int, ids))  # NumPy integers become Python ints
+
+def _as_merges(merges) -> tuple:
+    "`merges` as a tuple of pairs of tuples of Python ints; `TypeError` naming the first merge that is not one."
+    try: pairs = list(merges)
+    except TypeError: raise TypeError(f"merges must be a list of (group, partner) pairs, got {reprlib.repr(merges)}") from None
+    out = []
+    for t, pair in enumerate(pairs):
+        try: group, partner = pair
+        except (TypeError, ValueError): raise TypeError(f"merge {t} must be a pair (group, partner), got {reprlib.repr(pair)}") from None
+        out.append((_as_cluster_tuple(group, f'merge {t} group'), _as_cluster_tuple(partner, f'merge {t} partner')))
+    return tuple(out)
 
 # %% ../nbs/01_hierarchy.ipynb #986286db
-def _optional_array(values, n: int, name: str, per: str, dtype) -> np.ndarray | None:
-    "`values` as a read-only array of length `n` (one entry `per` cluster or merge), or `None`."
+def _optional_array(values, n: int, name: str, per: str, integer: bool) -> np.ndarray | None:
+    "`values` as a read-only array of `n` finite numbers (integers ≥ 0 when `integer`), one `per` cluster or merge, or `None`."
     if values is None: return None
-    a = np.array(values, dtype=dtype)
-    if a.shape != (n,): raise ValueError(f"{name} must have one entry per {per} ({n}), got shape {a.shape}")
-    a.flags.writeable = False
-    return a
+    with _field(name):
+        kind = 'integers' if integer else 'real numbers'
+        try: a = np.asarray(values)
+        except ValueError: raise TypeError(f"{name} must be a list of {kind}, got {reprlib.repr(values)}") from None
+        hidden_bool = isinstance(values, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for v in values)
+        if a.dtype.kind not in ('iu' if integer else 'iuf') or hidden_bool:
+            raise TypeError(f"{name} must be a list of {kind}, got {reprlib.repr(values)}")
+        if a.shape != (n,): raise ValueError(f"{name} must have one entry per {per} ({n}), got shape {a.shape}")
+        if integer and (a.min() < 0 or a.max() > np.iinfo(np.int64).max):
+            raise ValueError(f"{name} must be between 0 and 2**63-1, got {a.min() if a.min() < 0 else a.max()}")
+        if not np.isfinite(a).all():
+            i = int(np.flatnonzero(~np.isfinite(a))[0])
+            raise ValueError(f"{name} must be finite, got {a[i]} at {i}")
+        a = a.astype(np.int64 if integer else np.float64)
+        a.flags.writeable = False
+        return a
+
+# %% ../nbs/01_hierarchy.ipynb #8d2c4b95
+def _as_names(names, n: int) -> list[str]:
+    "`names` as a list of `n` strings; `TypeError` for one string or something that is no sequence."
+    if isinstance(names, str): raise TypeError("names must be a sequence of names, one per cluster, not one string")
+    try: names = [str(name) for name in names]
+    except TypeError: raise TypeError(f"names must be a sequence of names, one per cluster, got {reprlib.repr(names)}") from None
+    if len(names) != n: raise ValueError(f"names must give one name per cluster ({n}), got {len(names)}")
+    return names
 
 # %% ../nbs/01_hierarchy.ipynb #2456d552
 class Hierarchy:
@@ -39,18 +86,21 @@ class Hierarchy:
                  cluster_scores=None,    # each cluster's mean confidence
                  merge_scores=None,      # the score of G* at each merge
                  merge_affinities=None): # the partner's mean rp at each merge
-        merges = [(_as_cluster_tuple(g, f'merge {t} group'), _as_cluster_tuple(p, f'merge {t} partner'))
-                  for t, (g, p) in enumerate(merges)]
-        K = len(merges) + 1 if n_clusters is None else int(n_clusters)
-        if K < 2: raise ValueError(f"a hierarchy needs at least 2 clusters, got {K}")
-        if len(merges) != K - 1: raise ValueError(f"a hierarchy over {K} clusters has {K - 1} merges, got {len(merges)}")
-        self.n_clusters, self.merges = K, tuple(merges)
-        self.children, self.sizes = _children_from_merges(self.merges, K)
+        with _field('merges'): merges = _as_merges(merges)
+        with _field('n_clusters'):
+            if n_clusters is None: K = len(merges) + 1
+            elif isinstance(n_clusters, (int, np.integer)) and not isinstance(n_clusters, bool): K = int(n_clusters)
+            else: raise TypeError(f"n_clusters must be an integer, got {reprlib.repr(n_clusters)}")
+            if K < 2: raise ValueError(f"a hierarchy needs at least 2 clusters, got {K}")
+        with _field('merges'):
+            if len(merges) != K - 1: raise ValueError(f"a hierarchy over {K} clusters has {K - 1} merges, got {len(merges)}")
+            self.children, self.sizes = _children_from_merges(merges, K)
+        self.n_clusters, self.merges = K, merges
         self.names = names
-        self.counts = _optional_array(counts, K, 'counts', 'cluster', np.int64)
-        self.cluster_scores = _optional_array(cluster_scores, K, 'cluster_scores', 'cluster', np.float64)
-        self.merge_scores = _optional_array(merge_scores, K - 1, 'merge_scores', 'merge', np.float64)
-        self.merge_affinities = _optional_array(merge_affinities, K - 1, 'merge_affinities', 'merge', np.float64)
+        self.counts = _optional_array(counts, K, 'counts', 'cluster', integer=True)
+        self.cluster_scores = _optional_array(cluster_scores, K, 'cluster_scores', 'cluster', integer=False)
+        self.merge_scores = _optional_array(merge_scores, K - 1, 'merge_scores', 'merge', integer=False)
+        self.merge_affinities = _optional_array(merge_affinities, K - 1, 'merge_affinities', 'merge', integer=False)
 
     @property
     def names(self) -> list[str] | None:
@@ -59,12 +109,7 @@ class Hierarchy:
 
     @names.setter
     def names(self, names):
-        if names is not None:
-            if isinstance(names, str): raise TypeError("names must be a sequence of names, one per cluster, not one string")
-            names = [str(n) for n in names]
-            if len(names) != self.n_clusters:
-                raise ValueError(f"names must give one name per cluster ({self.n_clusters}), got {len(names)}")
-        self._names = names
+        with _field('names'): self._names = None if names is None else _as_names(names, self.n_clusters)
 
     def __eq__(self, other):
         return isinstance(other, Hierarchy) and self.n_clusters == other.n_clusters and self.merges == other.merges
@@ -102,12 +147,12 @@ def _children_from_merges(merges, K: int) -> tuple[np.ndarray, np.ndarray]:
     for t, (group, partner) in enumerate(merges):
         moved = []
         for side, what in ((0, group), (1, partner)):
-            ids = np.asarray(what, dtype=np.int64)
+            ids = np.array(what)  # ids beyond int64 stay Python ints (dtype object) and fail the range check
             if ids.size == 0 or ids.min() < 0 or ids.max() >= K:
-                raise ValueError(f"merge {t}: {what} is empty or names a cluster outside 0..{K - 1}")
+                raise ValueError(f"merge {t}: {reprlib.repr(what)} is empty or names a cluster outside 0..{K - 1}")
             node = node_of[ids[0]]
-            if (node_of[ids] != node).any() or sizes[node] != ids.size or np.unique(ids).size != ids.size:
-                raise ValueError(f"merge {t}: {what} is not one of the groups present after {t} merges")
+            if sizes[node] != ids.size or (node_of[ids] != node).any() or len(set(what)) != ids.size:
+                raise ValueError(f"merge {t}: {reprlib.repr(what)} is not one of the groups present after {t} merges")
             children[t, side] = node
             moved.append(ids)
         if children[t, 0] == children[t, 1]: raise ValueError(f"merge {t} joins a group with itself")
@@ -136,22 +181,34 @@ def to_linkage(h: Hierarchy, heights=None) -> np.ndarray:
 
 # %% ../nbs/01_hierarchy.ipynb #3c246a76
 def from_linkage(Z, names=None) -> Hierarchy:
-    "The `Hierarchy` of a scipy linkage matrix `Z` (or any (K−1)×≥2 array of joined node ids)."
-    Z = np.asarray(Z)
+    "The `Hierarchy` of a scipy linkage matrix `Z` (or any (K−1)×≥2 array of joined node ids); `ValueError` naming a bad row."
+    try: Z = np.asarray(Z)
+    except ValueError: raise ValueError(f"a linkage must be a 2-D array of numbers, got {reprlib.repr(Z)}") from None
+    if Z.dtype.kind not in 'iuf': raise ValueError(f"a linkage must hold integers or floats, got dtype {Z.dtype}")
     if Z.ndim != 2 or Z.shape[0] < 1 or Z.shape[1] < 2:
         raise ValueError(f"a linkage must be a 2-D array of shape (K-1, 4), got shape {Z.shape}")
-    ids = Z[:, :2]
-    if not np.isfinite(ids).all() or (ids != np.round(ids)).any() or (ids < 0).any():
-        raise ValueError("the first two linkage columns must hold non-negative integer node ids")
-    K = len(Z) + 1
-    ids = ids.astype(np.int64)
-    members = [(c,) for c in range(K)]
-    merges = []
-    for t, (a, b) in enumerate(ids):
-        if max(a, b) >= K + t: raise ValueError(f"linkage row {t} joins node {max(a, b)}, which does not exist yet")
+    K, ids = len(Z) + 1, Z[:, :2]
+    whole = np.isfinite(ids) & (ids == np.round(ids))
+    made = (ids >= 0) & (ids < K + np.arange(K - 1)[:, None])
+    bad = np.flatnonzero(~(whole & made).all(1))
+    if bad.size:
+        t = int(bad[0]); row = ids[t].tolist()
+        if not whole[t].all(): raise ValueError(f"linkage row {t} must join integer node ids, got {row}")
+        if min(row) < 0: raise ValueError(f"linkage row {t} joins node {min(row)}; node ids are not negative")
+        raise ValueError(f"linkage row {t} joins node {max(row)}, which does not exist yet (rows before it made nodes up to {K + t - 1})")
+    members, merges, joined_by = [(c,) for c in range(K)], [], {}
+    for t, (a, b) in enumerate(ids.astype(np.int64).tolist()):
+        if a == b: raise ValueError(f"linkage row {t} joins node {a} with itself")
+        for v in (a, b):
+            if v in joined_by: raise ValueError(f"linkage row {t} joins node {v}, which row {joined_by[v]} already joined")
+            joined_by[v] = t
         merges.append((members[a], members[b]))
         members.append(members[a] + members[b])
-    return Hierarchy(merges, K, names=names)
+    h = Hierarchy(merges, K, names=names)
+    if Z.shape[1] >= 4 and (wrong := np.flatnonzero(Z[:, 3] != h.sizes[K:])).size:
+        t = int(wrong[0])
+        raise ValueError(f"linkage row {t} says its node holds {Z[t, 3]} clusters, but it holds {h.sizes[K + t]}")
+    return h
 
 # %% ../nbs/01_hierarchy.ipynb #05335af2
 def as_hierarchy(hierarchy) -> Hierarchy:
@@ -161,10 +218,8 @@ def as_hierarchy(hierarchy) -> Hierarchy:
 # %% ../nbs/01_hierarchy.ipynb #f3aaee05
 def leaf_names(h: Hierarchy, names=None) -> list[str]:
     "The name of every cluster: `names` when given, else `h.names`, else the cluster ids as text."
-    names = h.names if names is None else [str(n) for n in names]
-    if names is None: return [str(c) for c in range(h.n_clusters)]
-    if len(names) != h.n_clusters: raise ValueError(f"names must give one name per cluster ({h.n_clusters}), got {len(names)}")
-    return names
+    if names is not None: return _as_names(names, h.n_clusters)
+    return [str(c) for c in range(h.n_clusters)] if h.names is None else h.names
 
 # %% ../nbs/01_hierarchy.ipynb #5023890d
 def preorder(h: Hierarchy) -> list[int]:
@@ -251,22 +306,40 @@ def clades(h: Hierarchy) -> list[frozenset]:
 
 # %% ../nbs/01_hierarchy.ipynb #82d1203b
 _FORMAT = 'l2h.hierarchy'
+_VERSIONS = (1,)  # the versions of the file this l2h reads; `save` writes the last
 _STATS = ('counts', 'cluster_scores', 'merge_scores', 'merge_affinities')
 
 def save(h: Hierarchy, path):
     "Save `h` as JSON at `path`, atomically."
     stats = {k: None if getattr(h, k) is None else getattr(h, k).tolist() for k in _STATS}
-    doc = dict(format=_FORMAT, version=1, n_clusters=h.n_clusters, names=h.names,
+    doc = dict(format=_FORMAT, version=_VERSIONS[-1], n_clusters=h.n_clusters, names=h.names,
                merges=[[list(g), list(p)] for g, p in h.merges], **stats)
     atomic_write(path, json.dumps(doc))
 
+# %% ../nbs/01_hierarchy.ipynb #6c1e4d08
+def _read_json(path):
+    "The JSON document at `path`; `ValueError` unless it is UTF-8 JSON, `IsADirectoryError` for a folder."
+    if Path(path).is_dir(): raise IsADirectoryError(f"{path} is a folder, not an l2h hierarchy file")
+    data = Path(path).read_bytes()
+    try: return json.loads(data.decode('utf-8'))
+    except RecursionError: raise ValueError(f"{path} is not an l2h hierarchy file: JSON nested too deeply") from None
+    except ValueError as e: raise ValueError(f"{path} is not an l2h hierarchy file: {e}") from None  # also not UTF-8
+
 def load(path) -> Hierarchy:
-    "The `Hierarchy` saved at `path`."
-    try: doc = json.loads(Path(path).read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f"{path} is not an l2h hierarchy file: {e}") from e
+    "The `Hierarchy` saved at `path`; a `ValueError` naming the file and the field when it is not such a file."
+    doc = _read_json(path)
     if not isinstance(doc, dict) or doc.get('format') != _FORMAT:
         raise ValueError(f"{path} is not an l2h hierarchy file (no format: {_FORMAT})")
-    return Hierarchy(doc['merges'], doc['n_clusters'], names=doc.get('names'), **{k: doc.get(k) for k in _STATS})
+    for key in ('version', 'n_clusters', 'merges'):
+        if doc.get(key) is None: raise ValueError(f"{path}: field {key!r} is missing")
+    if type(doc['version']) is not int or doc['version'] not in _VERSIONS:
+        raise ValueError(f"{path}: field 'version': this l2h reads version {', '.join(map(str, _VERSIONS))}, "
+                         f"got {reprlib.repr(doc['version'])}")
+    names = doc.get('names')
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise ValueError(f"{path}: field 'names': must be a list of strings, one per cluster, got {reprlib.repr(names)}")
+    try: return Hierarchy(doc['merges'], doc['n_clusters'], names=names, **{k: doc.get(k) for k in _STATS})
+    except (TypeError, ValueError) as e: raise ValueError(f"{path}: field {e.field!r}: {e}") from e
 
 # %% ../nbs/01_hierarchy.ipynb #33b7a8d4
 def _layout(h: Hierarchy, heights) -> tuple[np.ndarray, np.ndarray]:
@@ -307,6 +380,8 @@ def plot(h: Hierarchy, names=None, ax=None, orientation: str = 'left', heights=N
         leaf_axis.set_ticks(np.arange(K))
         leaf_axis.set_ticklabels([labels[c] for c in order], fontsize=float(np.clip(600 / K, 4, 10)),
                                  rotation=90 if vertical else 0)
+        for tick in leaf_axis.get_major_ticks():
+            for label in (tick.label1, tick.label2): label.set(parse_math=False, usetex=False)
     else: leaf_axis.set_ticks([])
     if orientation == 'left': ax.yaxis.tick_right()
     if orientation == 'bottom': ax.xaxis.tick_top()

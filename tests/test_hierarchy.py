@@ -1,5 +1,6 @@
 "Conversions of `Hierarchy` against scipy, ete3 and sklearn; deep trees; saving; bad input."
 import json
+import re
 import os
 
 import numpy as np
@@ -8,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from scipy.cluster import hierarchy as sch
 
 import l2h
-from l2h.hierarchy import Hierarchy
+from l2h.hierarchy import Hierarchy, from_linkage
 
 
 def random_hierarchy(rng, K):
@@ -127,7 +128,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize('content,message', [('not json', 'not an l2h hierarchy file'),
                                              ('[1, 2]', 'not an l2h hierarchy file'),
-                                             (json.dumps({'format': 'l2h.hierarchy', 'n_clusters': 3,
+                                             (json.dumps({'format': 'l2h.hierarchy', 'version': 1, 'n_clusters': 3,
                                                           'merges': [[[0], [1]], [[0], [2]]]}), 'not one of the groups')])
 def test_load_refuses_bad_files(tmp_path, content, message):
     (tmp_path / 'bad.json').write_text(content)
@@ -136,7 +137,7 @@ def test_load_refuses_bad_files(tmp_path, content, message):
 
 
 @pytest.mark.parametrize('Z,message', [(np.zeros(3), '2-D'), ([[0, 1.5, 1, 2]], 'integer node ids'),
-                                      ([[0, 2, 1, 2]], 'does not exist yet'), ([[0, -1, 1, 2]], 'non-negative')])
+                                      ([[0, 2, 1, 2]], 'does not exist yet'), ([[0, -1, 1, 2]], 'not negative')])
 def test_from_linkage_refuses_bad_linkages(Z, message):
     with pytest.raises(ValueError, match=message):
         Hierarchy.from_linkage(Z)
@@ -162,3 +163,243 @@ def test_fitted_hierarchy_keeps_its_statistics(tmp_path):
         np.testing.assert_array_equal(getattr(back, k), getattr(h, k))
     assert back.counts.sum() == 300
     assert l2h.predict(h, l2h.assignments(L), 1).tolist() == [0] * 300
+
+
+# Issue 11, D10: a cluster id is an integer — not a bool, not a float, not a string — in the constructor and in files.
+@pytest.mark.parametrize('merges,n_clusters,message', [
+    ([((0,), (1.5,))], None, 'merge 0 partner must be a sequence of cluster ids (integers), got (1.5,)'),
+    ([((0,), (1.0,))], None, 'merge 0 partner must be a sequence of cluster ids (integers)'),
+    ([((True,), (0,))], None, 'merge 0 group must be a sequence of cluster ids (integers)'),
+    ([((0,), (1,)), ((0, True), (2,))], None, 'merge 1 group'),
+    ([((0,), ('1',))], None, 'merge 0 partner'),
+    ([((0,), '1')], None, 'merge 0 partner'),
+    ([(0, 1)], None, 'merge 0 group must be a sequence'),
+    ([((0,),)], None, 'merge 0 must be a pair (group, partner)'),
+    (5, None, 'merges must be a list of (group, partner) pairs'),
+    ([((0,), (1,))], 2.0, 'n_clusters must be an integer, got 2.0'),
+    ([((0,), (1,))], True, 'n_clusters must be an integer, got True'),
+])
+def test_constructor_refuses_what_is_not_an_integer_id(merges, n_clusters, message):
+    with pytest.raises(TypeError, match=re.escape(message)):
+        Hierarchy(merges, n_clusters)
+
+
+def test_constructor_takes_numpy_integers_and_refuses_huge_ids():
+    h = Hierarchy([(np.array([0]), (np.uint8(1),))], np.int32(2))
+    assert h.merges == (((0,), (1,)),) and all(type(c) is int for c in h.merges[0][0] + h.merges[0][1])
+    for big in (2**63, 2**70, -2**70):
+        with pytest.raises(ValueError, match='outside 0..1'):
+            Hierarchy([((0,), (big,))])
+
+
+@pytest.mark.parametrize('stats,error,message', [
+    (dict(counts=[1.5, 2]), TypeError, 'counts must be a list of integers'),
+    (dict(counts=[True, 2]), TypeError, 'counts must be a list of integers'),
+    (dict(counts=[1, 2**70]), TypeError, 'counts must be a list of integers'),
+    (dict(counts=[1, -2]), ValueError, 'counts must be between 0 and'),
+    (dict(counts=[1, 2, 3]), ValueError, 'one entry per cluster (2)'),
+    (dict(cluster_scores=['1', '2']), TypeError, 'cluster_scores must be a list of real numbers'),
+    (dict(cluster_scores=[0.5, np.nan]), ValueError, 'cluster_scores must be finite, got nan at 1'),
+    (dict(merge_scores=[np.inf]), ValueError, 'merge_scores must be finite'),
+    (dict(merge_affinities=[1j]), TypeError, 'merge_affinities must be a list of real numbers'),
+    (dict(merge_affinities=[[1.0], [2.0, 3.0]]), TypeError, 'merge_affinities must be a list of real numbers'),
+    (dict(names='ab'), TypeError, 'not one string'),
+    (dict(names=5), TypeError, 'names must be a sequence of names'),
+])
+def test_constructor_refuses_bad_statistics(stats, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        Hierarchy([((0,), (1,))], **stats)
+
+
+def test_leaf_names_refuse_one_string():
+    with pytest.raises(TypeError, match='not one string'):
+        chain(2).to_newick(names='ab')
+
+
+def saved(tmp_path, **change):
+    "A valid hierarchy file with `change` applied to its JSON document (a value of `...` deletes the key)."
+    h = Hierarchy([((1,), (0,)), ((2,), (0, 1))], names=['a', 'b', 'c'], counts=[3, 1, 4],
+                  cluster_scores=[0.5, 0.25, 1.0], merge_scores=[0.5, 1.5], merge_affinities=[0.1, 0.2])
+    path = tmp_path / 'h.json'
+    h.save(path)
+    doc = json.loads(path.read_text())
+    for k, v in change.items():
+        if v is ...: del doc[k]
+        else: doc[k] = v
+    path.write_text(json.dumps(doc))
+    return h, path
+
+
+@pytest.mark.parametrize('change,message', [
+    (dict(merges=...), "field 'merges' is missing"),
+    (dict(n_clusters=...), "field 'n_clusters' is missing"),
+    (dict(n_clusters=None), "field 'n_clusters' is missing"),
+    (dict(version=...), "field 'version' is missing"),
+    (dict(version=2), "field 'version': this l2h reads version 1, got 2"),
+    (dict(version=True), "field 'version': this l2h reads version 1, got True"),
+    (dict(version=1.0), "field 'version'"),
+    (dict(n_clusters=3.7), "field 'n_clusters': n_clusters must be an integer, got 3.7"),
+    (dict(n_clusters=3.0), "field 'n_clusters'"),
+    (dict(n_clusters=True), "field 'n_clusters'"),
+    (dict(n_clusters='3'), "field 'n_clusters'"),
+    (dict(n_clusters=4), "field 'merges': a hierarchy over 4 clusters has 3 merges, got 2"),
+    (dict(merges=[[[1], [0]], [[2], [1.5]]]), "field 'merges': merge 1 partner must be a sequence of cluster ids (integers), got [1.5]"),
+    (dict(merges=[[[1], [0]], [[2], [0, True]]]), "field 'merges': merge 1 partner"),
+    (dict(merges=[[[1], [0]], [[2], ['0', '1']]]), "field 'merges': merge 1 partner"),
+    (dict(merges=[[[1], [0]], [[2], [0, 1e300]]]), "field 'merges': merge 1 partner"),
+    (dict(merges=[[[1], [0]], [[2], [0, 10**30]]]), "field 'merges': merge 1: (0, 1000000000000000000000000000000) is empty or names a cluster outside 0..2"),
+    (dict(merges=[[[1], [0]], [[2], [0]]]), "field 'merges': merge 1: (0,) is not one of the groups"),
+    (dict(merges=[[[1], [0]], [2, [0, 1]]]), "field 'merges': merge 1 group must be a sequence"),
+    (dict(merges=[[[1], [0]], [[2]]]), "field 'merges': merge 1 must be a pair"),
+    (dict(merges={'a': 1}), "field 'merges'"),
+    (dict(merges='[[1], [0]]'), "field 'merges'"),
+    (dict(names='abc'), "field 'names': must be a list of strings, one per cluster, got 'abc'"),
+    (dict(names=['a', 'b', 3]), "field 'names': must be a list of strings"),
+    (dict(names=['a', 'b', None]), "field 'names': must be a list of strings"),
+    (dict(names=['a', 'b']), "field 'names': names must give one name per cluster (3), got 2"),
+    (dict(counts=[3, 1]), "field 'counts': counts must have one entry per cluster (3), got shape (2,)"),
+    (dict(counts=[3, 1, 4.5]), "field 'counts': counts must be a list of integers"),
+    (dict(counts=[3, 1, 4.0]), "field 'counts': counts must be a list of integers"),
+    (dict(counts=[3, False, 4]), "field 'counts'"),
+    (dict(counts=[3, -1, 4]), "field 'counts': counts must be between 0 and"),
+    (dict(counts=3), "field 'counts'"),
+    (dict(cluster_scores=[0.5, 0.25, float('nan')]), "field 'cluster_scores': cluster_scores must be finite, got nan at 2"),
+    (dict(merge_scores=[0.5, float('inf')]), "field 'merge_scores': merge_scores must be finite, got inf at 1"),
+    (dict(merge_affinities=[0.1, '0.2']), "field 'merge_affinities'"),
+    (dict(merge_affinities=[0.1, True]), "field 'merge_affinities'"),
+    (dict(merge_affinities=[0.1, 0.2, 0.3]), "field 'merge_affinities': merge_affinities must have one entry per merge (2)"),
+])
+def test_load_names_the_file_and_the_field(tmp_path, change, message):
+    _, path = saved(tmp_path, **change)
+    with pytest.raises(ValueError, match=re.escape(f'{path}: {message}')):
+        Hierarchy.load(path)
+
+
+def test_load_keeps_optional_fields_optional(tmp_path):
+    h, path = saved(tmp_path, names=..., counts=None, merge_scores=..., comment='extra fields are ignored')
+    back = Hierarchy.load(path)
+    assert back == h and back.names is None and back.counts is None and back.merge_scores is None
+    np.testing.assert_array_equal(back.cluster_scores, h.cluster_scores)
+
+
+@pytest.mark.parametrize('content,message', [
+    (b'\xff\xfe{}', 'not an l2h hierarchy file: '),
+    ('{"format": "l2h.hierarchy", "names": "caf\u00e9"}'.encode('latin-1'), 'not an l2h hierarchy file: '),
+    (b'', 'not an l2h hierarchy file: Expecting value'),
+    (b'{"format": "l2h.hierarchy", "version": 1, "n_clusters": 2, "merges": ' + b'[' * 100_000 + b']' * 100_000 + b'}',
+     'not an l2h hierarchy file: JSON nested too deeply'),
+    (b'{"format": "l2h.hierarchy", "version": 1, "n_clusters": ' + b'9' * 5000 + b'}', 'not an l2h hierarchy file: '),
+])
+def test_load_refuses_what_is_not_json(tmp_path, content, message):
+    (tmp_path / 'h.json').write_bytes(content)
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'h.json'} is {message}")):
+        Hierarchy.load(tmp_path / 'h.json')
+
+
+def test_load_names_a_folder_and_a_missing_file(tmp_path):
+    with pytest.raises(IsADirectoryError, match=re.escape(f'{tmp_path} is a folder, not an l2h hierarchy file')):
+        Hierarchy.load(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        Hierarchy.load(tmp_path / 'none.json')
+
+
+WRONG = [None, True, False, 0, -1, 1.5, 2.0, float('nan'), float('inf'), 10**30, '', 'x', '1', [], [None], [True],
+         [1.5], ['a'], [[]], [[1.5]], [[[0], [1]]], {}, {'0': 1}, [[[1], [0]], [[2], [0, 1]], [[0], [1]]]]
+
+
+def test_load_fuzz_only_ever_returns_the_hierarchy_or_raises_valueerror(tmp_path):
+    "Every mutation of a valid file loads as what the mutated file says (optional fields dropped) or raises ValueError."
+    h, path = saved(tmp_path)
+    good = path.read_bytes()
+    doc = json.loads(good)
+    mutations = [{k: v for k, v in doc.items() if k != key} for key in doc]
+    mutations += [{**doc, key: value} for key in doc for value in WRONG]
+    # every entry of every list, and every id of every group, replaced by each wrong value
+    for key in ('names', 'counts', 'cluster_scores', 'merge_scores', 'merge_affinities'):
+        mutations += [{**doc, key: doc[key][:i] + [value] + doc[key][i + 1:]} for i in range(len(doc[key])) for value in WRONG]
+    for t, pair in enumerate(doc['merges']):
+        for side, group in enumerate(pair):
+            for i in range(len(group)):
+                for value in WRONG:
+                    merges = json.loads(json.dumps(doc['merges']))
+                    merges[t][side][i] = value
+                    mutations.append({**doc, 'merges': merges})
+    cases = [(json.dumps(m).encode(), m) for m in mutations]
+    cases += [(good[:i], None) for i in range(0, len(good), 7)]
+    cases += [(good[:i] + b'\xff' + good[i + 1:], None) for i in range(0, len(good), 11)]
+    outcomes = {'loaded': 0, 'refused': 0}
+    for content, says in cases:
+        path.write_bytes(content)
+        try: back = Hierarchy.load(path)
+        except ValueError as e:
+            assert str(e).startswith(str(path)) and '\n' not in str(e), str(e)
+            outcomes['refused'] += 1
+            continue
+        assert says is not None, content
+        assert back.n_clusters == says['n_clusters'] == 3 and [[list(g), list(p)] for g, p in back.merges] == says['merges']
+        assert back.names == says.get('names')
+        for k in ('counts', 'cluster_scores', 'merge_scores', 'merge_affinities'):
+            assert (getattr(back, k) is None) == (says.get(k) is None)
+            if says.get(k) is not None: assert getattr(back, k).tolist() == says[k]
+        outcomes['loaded'] += 1
+    assert outcomes['loaded'] >= 20 and outcomes['refused'] > 600, outcomes
+
+
+# Issue 11, D11: every bad linkage is one ValueError that names the row or the problem.
+@pytest.mark.parametrize('Z,message', [
+    (np.array([[0, 2**63, 1, 2]], dtype=np.uint64), 'linkage row 0 joins node 9223372036854775808, which does not exist yet'),
+    ([[0, 2**63, 1, 2]], 'linkage row 0 joins node 9.223372036854776e+18, which does not exist yet'),
+    (np.array([[0, 2.0**63, 1, 2]]), 'linkage row 0 joins node 9.223372036854776e+18, which does not exist yet'),
+    ([[0, 1, 1, 2], [2, 2.0**53 + 2, 1, 3]], 'linkage row 1 joins node'),
+    ([[0, 1, 1, 2], [2, 2**70, 1, 3]], 'a linkage must hold integers or floats, got dtype object'),
+    (np.array([[0, 1, 1, 2]], dtype=object), 'a linkage must hold integers or floats, got dtype object'),
+    ([['0', '1', '1', '2']], 'a linkage must hold integers or floats, got dtype <U1'),
+    (np.array([[0, 1, 1, 2]], dtype=complex), 'a linkage must hold integers or floats, got dtype complex128'),
+    (np.array([[True, False]]), 'a linkage must hold integers or floats, got dtype bool'),
+    ([[0, 1, 1, 2], [2, 3]], 'a linkage must be a 2-D array of numbers'),
+    ([[0, 1, 1, 2], [2, np.nan, 1, 3]], 'linkage row 1 must join integer node ids, got [2.0, nan]'),
+    ([[0, 1, 1, 2], [2, np.inf, 1, 3]], 'linkage row 1 must join integer node ids'),
+    ([[0, 1, 1, 2], [2, 2.5, 1, 3]], 'linkage row 1 must join integer node ids, got [2.0, 2.5]'),
+    ([[0, 1, 1, 2], [-1, 3, 1, 3]], 'linkage row 1 joins node -1; node ids are not negative'),
+    ([[0, 1, 1, 2], [2, 4, 1, 3]], 'linkage row 1 joins node 4, which does not exist yet (rows before it made nodes up to 3)'),
+    ([[0, 1, 1, 2], [1, 2, 1, 3]], 'linkage row 1 joins node 1, which row 0 already joined'),
+    ([[0, 0, 1, 2]], 'linkage row 0 joins node 0 with itself'),
+    ([[0, 1, 1, 2], [2, 3, 1, 4]], 'linkage row 1 says its node holds 4 clusters, but it holds 3'),
+    ([[0, 1, 1, 2], [2, 3, 1, 2.5]], 'linkage row 1 says its node holds 2.5 clusters, but it holds 3'),
+    ([[0, 1, 1, np.nan]], 'linkage row 0 says its node holds nan clusters'),
+    (np.zeros((0, 4)), '2-D array of shape (K-1, 4), got shape (0, 4)'),
+    (np.zeros((2, 1)), 'got shape (2, 1)'),
+    (np.zeros((1, 2, 2)), 'got shape (1, 2, 2)'),
+    ('01', 'a linkage must hold integers or floats'),
+])
+def test_from_linkage_names_the_bad_row(Z, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Hierarchy.from_linkage(Z)
+
+
+def test_from_linkage_takes_integer_and_narrow_columns():
+    Z = np.array([[1, 0], [2, 3]], dtype=np.uint8)
+    assert from_linkage(Z) == Hierarchy([((1,), (0,)), ((2,), (1, 0))])
+    assert from_linkage(Z[:, :2].astype(np.float32)) == from_linkage(Z)
+
+
+# Issue 11, D7: names are text — `$`, backslashes, newlines and tabs are drawn as written.
+@pytest.mark.parametrize('orientation', ['left', 'top'])
+def test_plot_draws_names_literally(tmp_path, orientation):
+    import matplotlib.pyplot as plt
+    names = ['$5 bill', 'a $x$ b', r'$\frac$ x', '$10 and $20', 'tab\there', 'two\nlines', '%_&^{}#', '']
+    h = random_hierarchy(np.random.default_rng(7), len(names))
+    h.names = names
+    ticklabels = lambda ax: ax.get_xticklabels() if orientation == 'top' else ax.get_yticklabels()
+    with plt.rc_context({'text.usetex': True}):  # names are not TeX either (not drawn: that would need LaTeX)
+        assert not any(t.get_usetex() for t in ticklabels(h.plot(orientation=orientation)))
+    ax = h.plot(orientation=orientation)
+    labels = ticklabels(ax)
+    assert [t.get_text() for t in labels] == [names[c] for c in h.leaf_order()]
+    assert not any(t.get_parse_math() for t in labels)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', 'Glyph 9', UserWarning)  # a tab has no glyph in DejaVu Sans: drawn as a box
+        ax.figure.savefig(tmp_path / 'tree.png')
+    assert (tmp_path / 'tree.png').stat().st_size > 1000
+    plt.close('all')
