@@ -13,8 +13,8 @@ from .io import progress_bar
 from .kernels import CpuKernels, cpu_kernels, argmax_rows, chunk_rows, check_finite, move_if_it_fits
 
 # %% auto #0
-__all__ = ['SCORES', 'TIE_RTOL', 'BACKENDS', 'as_logits', 'first_best', 'l2h_reference', 'assignments', 'TorchBackend',
-           'CompiledBackend', 'logits_to_hierarchy']
+__all__ = ['SCORES', 'TIE_RTOL', 'BACKENDS', 'as_logits', 'first_best', 'lowest_score', 'l2h_reference', 'assignments',
+           'TorchBackend', 'CompiledBackend', 'logits_to_hierarchy']
 
 # %% ../nbs/00_core.ipynb #d93e7a99
 def as_logits(logits) -> torch.Tensor:
@@ -42,11 +42,28 @@ SCORES = ('sum_of_means', 'sum', 'mean')
 TIE_RTOL = 1e-9
 
 def first_best(values, largest: bool = True) -> int:
-    "Position of the first value tied (to `TIE_RTOL`) with the largest (or smallest) one."
+    "Position of the first value tied (to `TIE_RTOL`, relative) with the largest (or smallest) one."
     v = np.asarray(values, dtype=np.float64)
     best = v.max() if largest else v.min()
     tol = TIE_RTOL * abs(best)
     return int(np.flatnonzero(v >= best - tol if largest else v <= best + tol)[0])
+
+# %% ../nbs/00_core.ipynb #2408f4ac
+def _below(whole: np.ndarray, deficit: np.ndarray, i: int, j) -> np.ndarray:
+    "s_j − s_i from the parts of the scores, with the integer parts apart: (n_j − n_i) − (D_j − D_i)."
+    return (whole[j] - whole[i]) - (deficit[j] - deficit[i])
+
+def lowest_score(whole, deficit) -> int:
+    "Position of G*: the first group whose score whole − deficit ties (see `TIE_RTOL`) with the lowest score."
+    n, D = np.asarray(whole, dtype=np.int64), np.asarray(deficit, dtype=np.float64)
+    estimate = n - D  # off by a rounding of n at most: enough to rule groups out, never to rank close ones
+    slack = TIE_RTOL * D.max() + 8 * np.finfo(np.float64).eps * max(1, int(np.abs(n).max()))
+    near = np.flatnonzero(estimate <= estimate.min() + 2 * slack)
+    low = near[0]
+    for j in near[1:]:
+        if _below(n, D, low, j) < 0: low = j
+    ties = np.abs(_below(n, D, low, near)) <= TIE_RTOL * np.maximum(D[near], D[low])
+    return int(near[ties][0])
 
 # %% ../nbs/00_core.ipynb #a93bbcad
 def _check_score(score: str):
@@ -65,13 +82,19 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(1, keepdims=True))
     return e / e.sum(1, keepdims=True)
 
-def _group_score(group, sum_g, count, score: str) -> float:
-    "The score of one group from per-cluster sums and counts of g."
-    if score == 'sum': return float(sum(sum_g[c] for c in group))
-    if score == 'mean':
-        n = sum(count[c] for c in group)
-        return float(sum(sum_g[c] for c in group) / n) if n else 0.
-    return float(sum(sum_g[c] / count[c] if count[c] else 0. for c in group))
+def _deficits(L: np.ndarray, assigned: np.ndarray) -> np.ndarray:
+    "d(x) = 1 − g(x) = r/(1+r), r = Σ_{c≠a(x)} exp(L_c − L_a): the sum leaves a(x)'s own term out, so nothing cancels."
+    e = np.exp(L - L[np.arange(len(L)), assigned][:, None])
+    e[np.arange(len(L)), assigned] = 0
+    r = e.sum(1)
+    return r / (1 + r)
+
+def _score_parts(group, count, sum_d, score: str) -> tuple[int, float]:
+    "(whole, deficit) of one group's score whole − deficit, from per-cluster sample counts and sums of d."
+    n = sum(count[c] for c in group)
+    if score == 'sum': return int(n), float(sum(sum_d[c] for c in group))
+    if score == 'mean': return int(n > 0), float(sum(sum_d[c] for c in group) / n) if n else 0.
+    return int(sum(count[c] > 0 for c in group)), float(sum(sum_d[c] / count[c] for c in group if count[c]))
 
 # %% ../nbs/00_core.ipynb #6a57b1cd
 def l2h_reference(logits, score: str = 'sum_of_means') -> Hierarchy:
@@ -81,14 +104,13 @@ def l2h_reference(logits, score: str = 'sum_of_means') -> Hierarchy:
     if not np.isfinite(L).all(): raise ValueError("logits contain NaN or ±inf")
     N, K = L.shape
     assigned = L.argmax(1)
-    confidence = _softmax(L).max(1)
     count = np.bincount(assigned, minlength=K)
-    sum_g = np.bincount(assigned, weights=confidence, minlength=K)
+    sum_d = np.bincount(assigned, weights=_deficits(L, assigned), minlength=K)
     _warn_empty(count)
     groups, merges, merge_scores, affinities = [[c] for c in range(K)], [], [], []
     while len(groups) > 1:
-        scores = [_group_score(G, sum_g, count, score) for G in groups]
-        i = first_best(scores, largest=False)
+        whole, deficit = zip(*(_score_parts(G, count, sum_d, score) for G in groups))
+        i = lowest_score(whole, deficit)
         G = groups[i]
         rows = np.isin(assigned, G)
         outside = np.array([c for c in range(K) if c not in G])
@@ -99,10 +121,10 @@ def l2h_reference(logits, score: str = 'sum_of_means') -> Hierarchy:
         mean_rp = [rp[groups[j]].mean() for j in others]
         j = others[first_best(mean_rp)]
         merges.append((tuple(G), tuple(groups[j])))
-        merge_scores.append(scores[i]); affinities.append(max(mean_rp))
+        merge_scores.append(whole[i] - deficit[i]); affinities.append(max(mean_rp))
         groups = [g for k, g in enumerate(groups) if k not in (i, j)] + [G + groups[j]]
-    return Hierarchy(merges, K, counts=count, cluster_scores=np.divide(sum_g, count, out=np.zeros(K), where=count > 0),
-                     merge_scores=merge_scores, merge_affinities=affinities)
+    mean_g = np.where(count > 0, 1 - np.divide(sum_d, count, out=np.zeros(K), where=count > 0), 0.)
+    return Hierarchy(merges, K, counts=count, cluster_scores=mean_g, merge_scores=merge_scores, merge_affinities=affinities)
 
 # %% ../nbs/00_core.ipynb #144e5725
 def _log_softmax_at_(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -294,10 +316,28 @@ def _visit(L, g: int, members, cluster_rows, last: np.ndarray, kept: _Kept, limi
     return engine.reassignment_mass(torch.cat([cluster_rows[c] for c in group]), kept, len(last))
 
 # %% ../nbs/00_core.ipynb #89057434
-def _node_scores(sum_g: np.ndarray, count: np.ndarray, sum_means: np.ndarray, score: str) -> np.ndarray:
-    if score == 'sum': return sum_g
-    if score == 'mean': return np.divide(sum_g, count, out=np.zeros_like(sum_g), where=count > 0)
-    return sum_means
+class _NodeSums(NamedTuple):
+    "Per node (clusters, then merges): what its score is made of, summed over the clusters under it."
+    samples: np.ndarray        # samples assigned to its clusters
+    deficits: np.ndarray       # Σ d(x) over those samples
+    filled: np.ndarray         # clusters with samples, n⁺
+    mean_deficits: np.ndarray  # Σ over those clusters of their mean d, D
+
+    def score_parts(self, score: str) -> tuple[np.ndarray, np.ndarray]:
+        "(whole, deficit) of every node's score whole − deficit."
+        if score == 'sum': return self.samples, self.deficits
+        if score == 'mean':
+            return (self.samples > 0).astype(np.int64), np.divide(self.deficits, self.samples, out=np.zeros_like(self.deficits),
+                                                                   where=self.samples > 0)
+        return self.filled, self.mean_deficits
+
+def _node_sums(count: np.ndarray, sum_d: np.ndarray) -> _NodeSums:
+    "Room for all 2K − 1 nodes, the K clusters filled in from their sample counts and sums of deficits."
+    K = len(count)
+    sums = _NodeSums(*(np.zeros(2 * K - 1, dtype=t) for t in (np.int64, np.float64, np.int64, np.float64)))
+    sums.samples[:K], sums.deficits[:K], sums.filled[:K] = count, sum_d, count > 0
+    np.divide(sum_d, count, out=sums.mean_deficits[:K], where=count > 0)
+    return sums
 
 # %% ../nbs/00_core.ipynb #c8c442e5
 def logits_to_hierarchy(logits,                       # N × K: NumPy array, memmap, torch tensor (any device), list
@@ -327,18 +367,15 @@ def logits_to_hierarchy(logits,                       # N × K: NumPy array, mem
     cluster_rows = [order[s:e] for s, e in zip(starts[:-1], starts[1:])]
 
     n_nodes = 2 * K - 1
-    sum_g = np.zeros(n_nodes)
-    sum_g[:K] = torch.bincount(stats.assigned, weights=torch.sigmoid(-stats.log_rest), minlength=K).cpu().numpy()
-    cnt = np.zeros(n_nodes); cnt[:K] = count
-    sum_means = np.zeros(n_nodes); sum_means[:K] = np.divide(sum_g[:K], count, out=np.zeros(K), where=count > 0)
+    sums = _node_sums(count, torch.bincount(stats.assigned, weights=torch.sigmoid(stats.log_rest), minlength=K).cpu().numpy())
     size = np.zeros(n_nodes); size[:K] = 1
     members = [np.array([c]) for c in range(K)] + [None] * (K - 1)
     node_of = np.arange(K)
     alive = list(range(K))
     merges, merge_scores, affinities = [], [], []
     for t in progress_bar(range(K - 1), progress, 'L2H: merges'):
-        scores = _node_scores(sum_g, cnt, sum_means, score)[alive]
-        i = first_best(scores, largest=False)
+        whole, deficit = (part[alive] for part in sums.score_parts(score))
+        i = lowest_score(whole, deficit)
         G = alive[i]
         rp = _visit(L, G, members, cluster_rows, last, kept, limit, engine)
         mean_rp = np.bincount(node_of, weights=rp, minlength=n_nodes)[alive] / size[alive]
@@ -347,9 +384,9 @@ def logits_to_hierarchy(logits,                       # N × K: NumPy array, mem
         new = K + t
         members[new] = np.concatenate([members[G], members[P]])
         node_of[members[new]] = new
-        for arr in (sum_g, cnt, sum_means, size): arr[new] = arr[G] + arr[P]
+        for arr in (*sums, size): arr[new] = arr[G] + arr[P]
         merges.append((tuple(members[G].tolist()), tuple(members[P].tolist())))
-        merge_scores.append(scores[i]); affinities.append(mean_rp.max())
+        merge_scores.append(whole[i] - deficit[i]); affinities.append(mean_rp.max())
         alive.remove(G); alive.remove(P); alive.append(new)
-    return Hierarchy(merges, K, counts=count, cluster_scores=sum_means[:K], merge_scores=merge_scores,
-                     merge_affinities=affinities)
+    mean_g = np.where(count > 0, 1 - sums.mean_deficits[:K], 0.)
+    return Hierarchy(merges, K, counts=count, cluster_scores=mean_g, merge_scores=merge_scores, merge_affinities=affinities)
