@@ -53,14 +53,20 @@ def _below(whole: np.ndarray, deficit: np.ndarray, i: int, j) -> np.ndarray:
     "s_j − s_i from the parts of the scores, with the integer parts apart: (n_j − n_i) − (D_j − D_i)."
     return (whole[j] - whole[i]) - (deficit[j] - deficit[i])
 
-def lowest_score(whole, deficit) -> int:
+def lowest_score(whole,          # the integer part of every group's score (n⁺ for the paper's score), in list order
+                 deficit,        # the deficit part (D), same order
+                 estimate=None   # whole − deficit as floats, +inf where a position is not a living group
+                ) -> int:
     "Position of G*: the first group whose score whole − deficit ties (see `TIE_RTOL`) with the lowest score."
     n, D = np.asarray(whole, dtype=np.int64), np.asarray(deficit, dtype=np.float64)
-    estimate = n - D  # off by a rounding of n at most: enough to rule groups out, never to rank close ones
+    estimate = n - D if estimate is None else np.asarray(estimate)  # off by a rounding of n: enough to rule groups out
     slack = TIE_RTOL * D.max() + 8 * np.finfo(np.float64).eps * max(1, int(np.abs(n).max()))
     near = np.flatnonzero(estimate <= estimate.min() + 2 * slack)
-    low = near[0]
-    for j in near[1:]:
+    # within one integer part the largest deficit is the lowest score, compared exactly as floats; then across parts
+    ranked = near[np.lexsort((-D[near], n[near]))]
+    heads = ranked[np.r_[True, np.diff(n[ranked]) != 0]]  # the largest deficit of each integer part
+    low = heads[0]
+    for j in heads[1:]:
         if _below(n, D, low, j) < 0: low = j
     ties = np.abs(_below(n, D, low, near)) <= TIE_RTOL * np.maximum(D[near], D[low])
     return int(near[ties][0])
@@ -296,24 +302,31 @@ def _backend_for(backend, L: torch.Tensor, device) -> TorchBackend | CompiledBac
     if backend == 'compiled': raise ValueError(f"backend='compiled' cannot run: {why}")
     return TorchBackend()
 
+# %% ../nbs/00_core.ipynb #b0119d1f
+def _rows_of_clusters(order: torch.Tensor, starts: np.ndarray, clusters: np.ndarray) -> torch.Tensor:
+    "The samples of `clusters`, from `order` (samples sorted by cluster) and each cluster's first place in it."
+    lengths = starts[clusters + 1] - starts[clusters]
+    ends = np.cumsum(lengths)
+    at = np.arange(ends[-1] if len(ends) else 0) + np.repeat(starts[clusters] - (ends - lengths), lengths)
+    return order[torch.from_numpy(at).to(order.device)]
+
 # %% ../nbs/00_core.ipynb #5a0e7f13
-def _visit(L, g: int, members, cluster_rows, last: np.ndarray, kept: _Kept, limit: float, engine) -> np.ndarray:
-    "rp(c) for G* = node `g`: c'(x) and p'(x) kept where that is safe, else from the whole row."
-    group = members[g]
+def _visit(L, g: int, group: np.ndarray, order, starts, last: np.ndarray, kept: _Kept, limit: float, engine) -> np.ndarray:
+    "rp(c) for G* = node `g` over the clusters `group`: c'(x) and p'(x) kept where that is safe, else from the whole row."
     if len(group) > 1:
         inside = np.zeros(len(last), dtype=bool)
         inside[group] = True
+        by_last = group[np.argsort(last[group], kind='stable')]
+        firsts = np.flatnonzero(np.diff(last[by_last], prepend=-1))
         reread = []
-        for node in np.unique(last[group]):
-            rows = torch.cat([cluster_rows[c] for c in group[last[group] == node]])
-            since = inside.copy()
-            since[members[node]] = False
-            joined = np.flatnonzero(since)
+        for part in np.split(by_last, firsts[1:]):  # the clusters that were visited together last, part by part
+            rows = _rows_of_clusters(order, starts, part)
+            joined = group[last[group] != last[part[0]]]
             whole = len(rows) < engine.keep_min_rows or len(joined) > engine.gather_max
             reread.append(rows if whole else engine.shrink(L, rows, joined, inside, kept, limit))
         engine.reread(L, torch.cat(reread), inside, kept)
         last[group] = g
-    return engine.reassignment_mass(torch.cat([cluster_rows[c] for c in group]), kept, len(last))
+    return engine.reassignment_mass(_rows_of_clusters(order, starts, group), kept, len(last))
 
 # %% ../nbs/00_core.ipynb #89057434
 class _NodeSums(NamedTuple):
@@ -338,6 +351,19 @@ def _node_sums(count: np.ndarray, sum_d: np.ndarray) -> _NodeSums:
     sums.samples[:K], sums.deficits[:K], sums.filled[:K] = count, sum_d, count > 0
     np.divide(sum_d, count, out=sums.mean_deficits[:K], where=count > 0)
     return sums
+
+# %% ../nbs/00_core.ipynb #4fbcb449
+def _partner(rp: np.ndarray, node_of: np.ndarray, size: np.ndarray, alive: np.ndarray, g: int) -> tuple[int, float]:
+    "The living group (not node `g`) with the highest mean rp over its clusters, ties to the smallest id; and that mean."
+    touched = np.flatnonzero(rp)
+    if touched.size == 0:  # G* has no samples: every mean is 0, so the first in the list wins
+        alive[g] = False
+        first = int(np.argmax(alive))
+        alive[g] = True
+        return first, 0.
+    groups, at = np.unique(node_of[touched], return_inverse=True)  # rp lies outside G*, so never in node g
+    means = np.bincount(at, weights=rp[touched]) / size[groups]
+    return int(groups[first_best(means)]), float(means.max())
 
 # %% ../nbs/00_core.ipynb #c8c442e5
 def logits_to_hierarchy(logits,                       # N × K: NumPy array, memmap, torch tensor (any device), list
@@ -364,29 +390,31 @@ def logits_to_hierarchy(logits,                       # N × K: NumPy array, mem
     starts = np.concatenate([[0], np.cumsum(count)])
     _warn_empty(count)
     kept, limit, last = _kept_from(stats), _KEEP_ABOVE[dtype], np.arange(K)
-    cluster_rows = [order[s:e] for s, e in zip(starts[:-1], starts[1:])]
 
     n_nodes = 2 * K - 1
     sums = _node_sums(count, torch.bincount(stats.assigned, weights=torch.sigmoid(stats.log_rest), minlength=K).cpu().numpy())
+    whole, deficit = (part.copy() for part in sums.score_parts(score))
+    estimate = np.full(n_nodes, np.inf)  # whole − deficit of the living nodes, to narrow the search for G*
+    estimate[:K] = whole[:K] - deficit[:K]
+    alive = np.zeros(n_nodes, dtype=bool); alive[:K] = True
     size = np.zeros(n_nodes); size[:K] = 1
     members = [np.array([c]) for c in range(K)] + [None] * (K - 1)
     node_of = np.arange(K)
-    alive = list(range(K))
     merges, merge_scores, affinities = [], [], []
     for t in progress_bar(range(K - 1), progress, 'L2H: merges'):
-        whole, deficit = (part[alive] for part in sums.score_parts(score))
-        i = lowest_score(whole, deficit)
-        G = alive[i]
-        rp = _visit(L, G, members, cluster_rows, last, kept, limit, engine)
-        mean_rp = np.bincount(node_of, weights=rp, minlength=n_nodes)[alive] / size[alive]
-        mean_rp[i] = -np.inf
-        P = alive[first_best(mean_rp)]
+        G = lowest_score(whole, deficit, estimate)
+        if sums.samples[G]: rp = _visit(L, G, members[G], order, starts, last, kept, limit, engine)
+        else: rp = np.zeros(0)  # no sample to move: at ImageNet-21k's size, thousands of empty clusters go first
+        P, affinity = _partner(rp, node_of, size, alive, G)
         new = K + t
         members[new] = np.concatenate([members[G], members[P]])
         node_of[members[new]] = new
         for arr in (*sums, size): arr[new] = arr[G] + arr[P]
+        parts = sums.score_parts(score)
+        whole[new], deficit[new] = parts[0][new], parts[1][new]
         merges.append((tuple(members[G].tolist()), tuple(members[P].tolist())))
-        merge_scores.append(whole[i] - deficit[i]); affinities.append(mean_rp.max())
-        alive.remove(G); alive.remove(P); alive.append(new)
+        merge_scores.append(whole[G] - deficit[G]); affinities.append(affinity)
+        alive[[G, P]], alive[new] = False, True
+        estimate[[G, P]], estimate[new] = np.inf, whole[new] - deficit[new]
     mean_g = np.where(count > 0, 1 - sums.mean_deficits[:K], 0.)
     return Hierarchy(merges, K, counts=count, cluster_scores=mean_g, merge_scores=merge_scores, merge_affinities=affinities)
