@@ -53,23 +53,29 @@ def _below(whole: np.ndarray, deficit: np.ndarray, i: int, j) -> np.ndarray:
     "s_j − s_i from the parts of the scores, with the integer parts apart: (n_j − n_i) − (D_j − D_i)."
     return (whole[j] - whole[i]) - (deficit[j] - deficit[i])
 
-def lowest_score(whole,          # the integer part of every group's score (n⁺ for the paper's score), in list order
-                 deficit,        # the deficit part (D), same order
-                 estimate=None   # whole − deficit as floats, +inf where a position is not a living group
+def lowest_score(whole,           # the integer part of every group's score (n⁺ for the paper's score), in list order
+                 deficit,         # the deficit part (D), same order
+                 estimate=None,   # whole − deficit as floats, +inf where a position is not a living group
+                 slack=None       # how far above the lowest estimate a group can still tie or be lower
                 ) -> int:
     "Position of G*: the first group whose score whole − deficit ties (see `TIE_RTOL`) with the lowest score."
     n, D = np.asarray(whole, dtype=np.int64), np.asarray(deficit, dtype=np.float64)
     estimate = n - D if estimate is None else np.asarray(estimate)  # off by a rounding of n: enough to rule groups out
-    slack = TIE_RTOL * D.max() + 8 * np.finfo(np.float64).eps * max(1, int(np.abs(n).max()))
-    near = np.flatnonzero(estimate <= estimate.min() + 2 * slack)
+    if slack is None: slack = _slack(D.max(), np.abs(n).max())
+    near = np.flatnonzero(estimate <= estimate.min() + slack)
+    if len(near) == 1: return int(near[0])
     # within one integer part the largest deficit is the lowest score, compared exactly as floats; then across parts
     ranked = near[np.lexsort((-D[near], n[near]))]
-    heads = ranked[np.r_[True, np.diff(n[ranked]) != 0]]  # the largest deficit of each integer part
+    heads = ranked[np.concatenate([[True], n[ranked[1:]] != n[ranked[:-1]]])]  # the largest deficit of each part
     low = heads[0]
     for j in heads[1:]:
         if _below(n, D, low, j) < 0: low = j
     ties = np.abs(_below(n, D, low, near)) <= TIE_RTOL * np.maximum(D[near], D[low])
     return int(near[ties][0])
+
+def _slack(deficit_cap: float, whole_cap: int) -> float:
+    "Room above the lowest estimate for ties (to `TIE_RTOL` of deficits up to `deficit_cap`) and for rounding."
+    return 2 * (TIE_RTOL * deficit_cap + 8 * np.finfo(np.float64).eps * max(1, int(whole_cap)))
 
 # %% ../nbs/00_core.ipynb #a93bbcad
 def _check_score(score: str):
@@ -302,9 +308,10 @@ def _backend_for(backend, L: torch.Tensor, device) -> TorchBackend | CompiledBac
     if backend == 'compiled': raise ValueError(f"backend='compiled' cannot run: {why}")
     return TorchBackend()
 
-# %% ../nbs/00_core.ipynb #b0119d1f
+# %% ../nbs/00_core.ipynb #f4a980e3
 def _rows_of_clusters(order: torch.Tensor, starts: np.ndarray, clusters: np.ndarray) -> torch.Tensor:
     "The samples of `clusters`, from `order` (samples sorted by cluster) and each cluster's first place in it."
+    if len(clusters) == 1: return order[starts[clusters[0]]:starts[clusters[0] + 1]]  # most parts are one cluster
     lengths = starts[clusters + 1] - starts[clusters]
     ends = np.cumsum(lengths)
     at = np.arange(ends[-1] if len(ends) else 0) + np.repeat(starts[clusters] - (ends - lengths), lengths)
@@ -352,7 +359,7 @@ def _node_sums(count: np.ndarray, sum_d: np.ndarray) -> _NodeSums:
     np.divide(sum_d, count, out=sums.mean_deficits[:K], where=count > 0)
     return sums
 
-# %% ../nbs/00_core.ipynb #4fbcb449
+# %% ../nbs/00_core.ipynb #251583d6
 def _partner(rp: np.ndarray, node_of: np.ndarray, size: np.ndarray, alive: np.ndarray, g: int) -> tuple[int, float]:
     "The living group (not node `g`) with the highest mean rp over its clusters, ties to the smallest id; and that mean."
     touched = np.flatnonzero(rp)
@@ -396,13 +403,14 @@ def logits_to_hierarchy(logits,                       # N × K: NumPy array, mem
     whole, deficit = (part.copy() for part in sums.score_parts(score))
     estimate = np.full(n_nodes, np.inf)  # whole − deficit of the living nodes, to narrow the search for G*
     estimate[:K] = whole[:K] - deficit[:K]
+    caps = [deficit[:K].max(), whole[:K].max()]  # bounds on every living group's parts, for lowest_score's slack
     alive = np.zeros(n_nodes, dtype=bool); alive[:K] = True
     size = np.zeros(n_nodes); size[:K] = 1
     members = [np.array([c]) for c in range(K)] + [None] * (K - 1)
     node_of = np.arange(K)
     merges, merge_scores, affinities = [], [], []
     for t in progress_bar(range(K - 1), progress, 'L2H: merges'):
-        G = lowest_score(whole, deficit, estimate)
+        G = lowest_score(whole, deficit, estimate, _slack(*caps))
         if sums.samples[G]: rp = _visit(L, G, members[G], order, starts, last, kept, limit, engine)
         else: rp = np.zeros(0)  # no sample to move: at ImageNet-21k's size, thousands of empty clusters go first
         P, affinity = _partner(rp, node_of, size, alive, G)
@@ -412,6 +420,7 @@ def logits_to_hierarchy(logits,                       # N × K: NumPy array, mem
         for arr in (*sums, size): arr[new] = arr[G] + arr[P]
         parts = sums.score_parts(score)
         whole[new], deficit[new] = parts[0][new], parts[1][new]
+        caps = [max(caps[0], deficit[new]), max(caps[1], whole[new])]
         merges.append((tuple(members[G].tolist()), tuple(members[P].tolist())))
         merge_scores.append(whole[G] - deficit[G]); affinities.append(affinity)
         alive[[G, P]], alive[new] = False, True
