@@ -13,8 +13,8 @@ from .io import progress_bar
 from .kernels import CpuKernels, cpu_kernels, argmax_rows, chunk_rows, check_finite, move_if_it_fits
 
 # %% auto #0
-__all__ = ['SCORES', 'TIE_RTOL', 'BACKENDS', 'as_logits', 'first_best', 'l2h_reference', 'assignments', 'TorchBackend',
-           'CompiledBackend', 'logits_to_hierarchy']
+__all__ = ['SCORES', 'TIE_RTOL', 'BACKENDS', 'as_logits', 'first_best', 'lowest_score', 'l2h_reference', 'assignments',
+           'TorchBackend', 'CompiledBackend', 'logits_to_hierarchy']
 
 # %% ../nbs/00_core.ipynb #d93e7a99
 def as_logits(logits) -> torch.Tensor:
@@ -42,11 +42,40 @@ SCORES = ('sum_of_means', 'sum', 'mean')
 TIE_RTOL = 1e-9
 
 def first_best(values, largest: bool = True) -> int:
-    "Position of the first value tied (to `TIE_RTOL`) with the largest (or smallest) one."
+    "Position of the first value tied (to `TIE_RTOL`, relative) with the largest (or smallest) one."
     v = np.asarray(values, dtype=np.float64)
     best = v.max() if largest else v.min()
     tol = TIE_RTOL * abs(best)
     return int(np.flatnonzero(v >= best - tol if largest else v <= best + tol)[0])
+
+# %% ../nbs/00_core.ipynb #2408f4ac
+def _below(whole: np.ndarray, deficit: np.ndarray, i: int, j) -> np.ndarray:
+    "s_j − s_i from the parts of the scores, with the integer parts apart: (n_j − n_i) − (D_j − D_i)."
+    return (whole[j] - whole[i]) - (deficit[j] - deficit[i])
+
+def lowest_score(whole,           # the integer part of every group's score (n⁺ for the paper's score), in list order
+                 deficit,         # the deficit part (D), same order
+                 estimate=None,   # whole − deficit as floats, +inf where a position is not a living group
+                 slack=None       # how far above the lowest estimate a group can still tie or be lower
+                ) -> int:
+    "Position of G*: the first group whose score whole − deficit ties (see `TIE_RTOL`) with the lowest score."
+    n, D = np.asarray(whole, dtype=np.int64), np.asarray(deficit, dtype=np.float64)
+    estimate = n - D if estimate is None else np.asarray(estimate)  # off by a rounding of n: enough to rule groups out
+    if slack is None: slack = _slack(D.max(), np.abs(n).max())
+    near = np.flatnonzero(estimate <= estimate.min() + slack)
+    if len(near) == 1: return int(near[0])
+    # within one integer part the largest deficit is the lowest score, compared exactly as floats; then across parts
+    ranked = near[np.lexsort((-D[near], n[near]))]
+    heads = ranked[np.concatenate([[True], n[ranked[1:]] != n[ranked[:-1]]])]  # the largest deficit of each part
+    low = heads[0]
+    for j in heads[1:]:
+        if _below(n, D, low, j) < 0: low = j
+    ties = np.abs(_below(n, D, low, near)) <= TIE_RTOL * np.maximum(D[near], D[low])
+    return int(near[ties][0])
+
+def _slack(deficit_cap: float, whole_cap: int) -> float:
+    "Room above the lowest estimate for ties (to `TIE_RTOL` of deficits up to `deficit_cap`) and for rounding."
+    return 2 * (TIE_RTOL * deficit_cap + 8 * np.finfo(np.float64).eps * max(1, int(whole_cap)))
 
 # %% ../nbs/00_core.ipynb #a93bbcad
 def _check_score(score: str):
@@ -65,13 +94,19 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(1, keepdims=True))
     return e / e.sum(1, keepdims=True)
 
-def _group_score(group, sum_g, count, score: str) -> float:
-    "The score of one group from per-cluster sums and counts of g."
-    if score == 'sum': return float(sum(sum_g[c] for c in group))
-    if score == 'mean':
-        n = sum(count[c] for c in group)
-        return float(sum(sum_g[c] for c in group) / n) if n else 0.
-    return float(sum(sum_g[c] / count[c] if count[c] else 0. for c in group))
+def _deficits(L: np.ndarray, assigned: np.ndarray) -> np.ndarray:
+    "d(x) = 1 − g(x) = r/(1+r), r = Σ_{c≠a(x)} exp(L_c − L_a): the sum leaves a(x)'s own term out, so nothing cancels."
+    e = np.exp(L - L[np.arange(len(L)), assigned][:, None])
+    e[np.arange(len(L)), assigned] = 0
+    r = e.sum(1)
+    return r / (1 + r)
+
+def _score_parts(group, count, sum_d, score: str) -> tuple[int, float]:
+    "(whole, deficit) of one group's score whole − deficit, from per-cluster sample counts and sums of d."
+    n = sum(count[c] for c in group)
+    if score == 'sum': return int(n), float(sum(sum_d[c] for c in group))
+    if score == 'mean': return int(n > 0), float(sum(sum_d[c] for c in group) / n) if n else 0.
+    return int(sum(count[c] > 0 for c in group)), float(sum(sum_d[c] / count[c] for c in group if count[c]))
 
 # %% ../nbs/00_core.ipynb #6a57b1cd
 def l2h_reference(logits, score: str = 'sum_of_means') -> Hierarchy:
@@ -81,14 +116,13 @@ def l2h_reference(logits, score: str = 'sum_of_means') -> Hierarchy:
     if not np.isfinite(L).all(): raise ValueError("logits contain NaN or ±inf")
     N, K = L.shape
     assigned = L.argmax(1)
-    confidence = _softmax(L).max(1)
     count = np.bincount(assigned, minlength=K)
-    sum_g = np.bincount(assigned, weights=confidence, minlength=K)
+    sum_d = np.bincount(assigned, weights=_deficits(L, assigned), minlength=K)
     _warn_empty(count)
     groups, merges, merge_scores, affinities = [[c] for c in range(K)], [], [], []
     while len(groups) > 1:
-        scores = [_group_score(G, sum_g, count, score) for G in groups]
-        i = first_best(scores, largest=False)
+        whole, deficit = zip(*(_score_parts(G, count, sum_d, score) for G in groups))
+        i = lowest_score(whole, deficit)
         G = groups[i]
         rows = np.isin(assigned, G)
         outside = np.array([c for c in range(K) if c not in G])
@@ -99,10 +133,10 @@ def l2h_reference(logits, score: str = 'sum_of_means') -> Hierarchy:
         mean_rp = [rp[groups[j]].mean() for j in others]
         j = others[first_best(mean_rp)]
         merges.append((tuple(G), tuple(groups[j])))
-        merge_scores.append(scores[i]); affinities.append(max(mean_rp))
+        merge_scores.append(whole[i] - deficit[i]); affinities.append(max(mean_rp))
         groups = [g for k, g in enumerate(groups) if k not in (i, j)] + [G + groups[j]]
-    return Hierarchy(merges, K, counts=count, cluster_scores=np.divide(sum_g, count, out=np.zeros(K), where=count > 0),
-                     merge_scores=merge_scores, merge_affinities=affinities)
+    mean_g = np.where(count > 0, 1 - np.divide(sum_d, count, out=np.zeros(K), where=count > 0), 0.)
+    return Hierarchy(merges, K, counts=count, cluster_scores=mean_g, merge_scores=merge_scores, merge_affinities=affinities)
 
 # %% ../nbs/00_core.ipynb #144e5725
 def _log_softmax_at_(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -274,30 +308,69 @@ def _backend_for(backend, L: torch.Tensor, device) -> TorchBackend | CompiledBac
     if backend == 'compiled': raise ValueError(f"backend='compiled' cannot run: {why}")
     return TorchBackend()
 
+# %% ../nbs/00_core.ipynb #f4a980e3
+def _rows_of_clusters(order: torch.Tensor, starts: np.ndarray, clusters: np.ndarray) -> torch.Tensor:
+    "The samples of `clusters`, from `order` (samples sorted by cluster) and each cluster's first place in it."
+    if len(clusters) == 1: return order[starts[clusters[0]]:starts[clusters[0] + 1]]  # most parts are one cluster
+    lengths = starts[clusters + 1] - starts[clusters]
+    ends = np.cumsum(lengths)
+    at = np.arange(ends[-1] if len(ends) else 0) + np.repeat(starts[clusters] - (ends - lengths), lengths)
+    return order[torch.from_numpy(at).to(order.device)]
+
 # %% ../nbs/00_core.ipynb #5a0e7f13
-def _visit(L, g: int, members, cluster_rows, last: np.ndarray, kept: _Kept, limit: float, engine) -> np.ndarray:
-    "rp(c) for G* = node `g`: c'(x) and p'(x) kept where that is safe, else from the whole row."
-    group = members[g]
+def _visit(L, g: int, group: np.ndarray, order, starts, last: np.ndarray, kept: _Kept, limit: float, engine) -> np.ndarray:
+    "rp(c) for G* = node `g` over the clusters `group`: c'(x) and p'(x) kept where that is safe, else from the whole row."
     if len(group) > 1:
         inside = np.zeros(len(last), dtype=bool)
         inside[group] = True
+        by_last = group[np.argsort(last[group], kind='stable')]
+        firsts = np.flatnonzero(np.diff(last[by_last], prepend=-1))
         reread = []
-        for node in np.unique(last[group]):
-            rows = torch.cat([cluster_rows[c] for c in group[last[group] == node]])
-            since = inside.copy()
-            since[members[node]] = False
-            joined = np.flatnonzero(since)
+        for part in np.split(by_last, firsts[1:]):  # the clusters that were visited together last, part by part
+            rows = _rows_of_clusters(order, starts, part)
+            joined = group[last[group] != last[part[0]]]
             whole = len(rows) < engine.keep_min_rows or len(joined) > engine.gather_max
             reread.append(rows if whole else engine.shrink(L, rows, joined, inside, kept, limit))
         engine.reread(L, torch.cat(reread), inside, kept)
         last[group] = g
-    return engine.reassignment_mass(torch.cat([cluster_rows[c] for c in group]), kept, len(last))
+    return engine.reassignment_mass(_rows_of_clusters(order, starts, group), kept, len(last))
 
 # %% ../nbs/00_core.ipynb #89057434
-def _node_scores(sum_g: np.ndarray, count: np.ndarray, sum_means: np.ndarray, score: str) -> np.ndarray:
-    if score == 'sum': return sum_g
-    if score == 'mean': return np.divide(sum_g, count, out=np.zeros_like(sum_g), where=count > 0)
-    return sum_means
+class _NodeSums(NamedTuple):
+    "Per node (clusters, then merges): what its score is made of, summed over the clusters under it."
+    samples: np.ndarray        # samples assigned to its clusters
+    deficits: np.ndarray       # Σ d(x) over those samples
+    filled: np.ndarray         # clusters with samples, n⁺
+    mean_deficits: np.ndarray  # Σ over those clusters of their mean d, D
+
+    def score_parts(self, score: str) -> tuple[np.ndarray, np.ndarray]:
+        "(whole, deficit) of every node's score whole − deficit."
+        if score == 'sum': return self.samples, self.deficits
+        if score == 'mean':
+            return (self.samples > 0).astype(np.int64), np.divide(self.deficits, self.samples, out=np.zeros_like(self.deficits),
+                                                                   where=self.samples > 0)
+        return self.filled, self.mean_deficits
+
+def _node_sums(count: np.ndarray, sum_d: np.ndarray) -> _NodeSums:
+    "Room for all 2K − 1 nodes, the K clusters filled in from their sample counts and sums of deficits."
+    K = len(count)
+    sums = _NodeSums(*(np.zeros(2 * K - 1, dtype=t) for t in (np.int64, np.float64, np.int64, np.float64)))
+    sums.samples[:K], sums.deficits[:K], sums.filled[:K] = count, sum_d, count > 0
+    np.divide(sum_d, count, out=sums.mean_deficits[:K], where=count > 0)
+    return sums
+
+# %% ../nbs/00_core.ipynb #251583d6
+def _partner(rp: np.ndarray, node_of: np.ndarray, size: np.ndarray, alive: np.ndarray, g: int) -> tuple[int, float]:
+    "The living group (not node `g`) with the highest mean rp over its clusters, ties to the smallest id; and that mean."
+    touched = np.flatnonzero(rp)
+    if touched.size == 0:  # G* has no samples: every mean is 0, so the first in the list wins
+        alive[g] = False
+        first = int(np.argmax(alive))
+        alive[g] = True
+        return first, 0.
+    groups, at = np.unique(node_of[touched], return_inverse=True)  # rp lies outside G*, so never in node g
+    means = np.bincount(at, weights=rp[touched]) / size[groups]
+    return int(groups[first_best(means)]), float(means.max())
 
 # %% ../nbs/00_core.ipynb #c8c442e5
 def logits_to_hierarchy(logits,                       # N × K: NumPy array, memmap, torch tensor (any device), list
@@ -324,32 +397,33 @@ def logits_to_hierarchy(logits,                       # N × K: NumPy array, mem
     starts = np.concatenate([[0], np.cumsum(count)])
     _warn_empty(count)
     kept, limit, last = _kept_from(stats), _KEEP_ABOVE[dtype], np.arange(K)
-    cluster_rows = [order[s:e] for s, e in zip(starts[:-1], starts[1:])]
 
     n_nodes = 2 * K - 1
-    sum_g = np.zeros(n_nodes)
-    sum_g[:K] = torch.bincount(stats.assigned, weights=torch.sigmoid(-stats.log_rest), minlength=K).cpu().numpy()
-    cnt = np.zeros(n_nodes); cnt[:K] = count
-    sum_means = np.zeros(n_nodes); sum_means[:K] = np.divide(sum_g[:K], count, out=np.zeros(K), where=count > 0)
+    sums = _node_sums(count, torch.bincount(stats.assigned, weights=torch.sigmoid(stats.log_rest), minlength=K).cpu().numpy())
+    whole, deficit = (part.copy() for part in sums.score_parts(score))
+    estimate = np.full(n_nodes, np.inf)  # whole − deficit of the living nodes, to narrow the search for G*
+    estimate[:K] = whole[:K] - deficit[:K]
+    caps = [deficit[:K].max(), whole[:K].max()]  # bounds on every living group's parts, for lowest_score's slack
+    alive = np.zeros(n_nodes, dtype=bool); alive[:K] = True
     size = np.zeros(n_nodes); size[:K] = 1
     members = [np.array([c]) for c in range(K)] + [None] * (K - 1)
     node_of = np.arange(K)
-    alive = list(range(K))
     merges, merge_scores, affinities = [], [], []
     for t in progress_bar(range(K - 1), progress, 'L2H: merges'):
-        scores = _node_scores(sum_g, cnt, sum_means, score)[alive]
-        i = first_best(scores, largest=False)
-        G = alive[i]
-        rp = _visit(L, G, members, cluster_rows, last, kept, limit, engine)
-        mean_rp = np.bincount(node_of, weights=rp, minlength=n_nodes)[alive] / size[alive]
-        mean_rp[i] = -np.inf
-        P = alive[first_best(mean_rp)]
+        G = lowest_score(whole, deficit, estimate, _slack(*caps))
+        if sums.samples[G]: rp = _visit(L, G, members[G], order, starts, last, kept, limit, engine)
+        else: rp = np.zeros(0)  # no sample to move: at ImageNet-21k's size, thousands of empty clusters go first
+        P, affinity = _partner(rp, node_of, size, alive, G)
         new = K + t
         members[new] = np.concatenate([members[G], members[P]])
         node_of[members[new]] = new
-        for arr in (sum_g, cnt, sum_means, size): arr[new] = arr[G] + arr[P]
+        for arr in (*sums, size): arr[new] = arr[G] + arr[P]
+        parts = sums.score_parts(score)
+        whole[new], deficit[new] = parts[0][new], parts[1][new]
+        caps = [max(caps[0], deficit[new]), max(caps[1], whole[new])]
         merges.append((tuple(members[G].tolist()), tuple(members[P].tolist())))
-        merge_scores.append(scores[i]); affinities.append(mean_rp.max())
-        alive.remove(G); alive.remove(P); alive.append(new)
-    return Hierarchy(merges, K, counts=count, cluster_scores=sum_means[:K], merge_scores=merge_scores,
-                     merge_affinities=affinities)
+        merge_scores.append(whole[G] - deficit[G]); affinities.append(affinity)
+        alive[[G, P]], alive[new] = False, True
+        estimate[[G, P]], estimate[new] = np.inf, whole[new] - deficit[new]
+    mean_g = np.where(count > 0, 1 - sums.mean_deficits[:K], 0.)
+    return Hierarchy(merges, K, counts=count, cluster_scores=mean_g, merge_scores=merge_scores, merge_affinities=affinities)
