@@ -4,187 +4,128 @@
 
 # %% ../nbs/00a_kernels.ipynb #k2e3f4a5
 from __future__ import annotations
-import ctypes, functools, hashlib, math, os, platform, string, subprocess, tempfile
+import ctypes, functools, hashlib, math, os, platform, shlex, subprocess, tempfile, warnings
 from concurrent.futures import ThreadPoolExecutor
+from importlib.resources import files
 from pathlib import Path
 import numpy as np
 import torch
-from .io import cache_dir
+from .io import atomic_write, cache_dir
 
 # %% auto #0
 __all__ = ['CpuKernels', 'cpu_kernels', 'argmax_rows', 'chunk_rows', 'check_finite', 'move_if_it_fits']
 
 # %% ../nbs/00a_kernels.ipynb #k5b6c7d8
-_HEADER = r"""
-#include <math.h>
-#include <stdint.h>
-#include <string.h>
-
-/* e^x for the vector loops below: x = n ln2 + r with |r| <= ln2/2, e^r from a polynomial (degree 6 in float,
-   the Taylor series to r^13 in double: the truncation is below half an ulp), times 2^n. Inlined, so the compiler runs it 8 or 16 lanes
-   wide; accurate to a few ulp. Every quantity it feeds here is at least 1 (a sum holding exp(0), or an S that
-   keeps its c' term), so results below the smallest normal number cannot change one: x is clamped there, which
-   keeps 2^n a plain normal number. */
-static inline float pow2_f32(int32_t k) { uint32_t b = (uint32_t)(k + 127) << 23; float f; memcpy(&f, &b, 4); return f; }
-static inline float exp_f32(float x) {
-  x = x < -87.f ? -87.f : x > 88.f ? 88.f : x;
-  float n = rintf(x * 1.44269504088896341f);
-  float r = fmaf(n, -0.693145751953125f, x);  /* ln 2 split: n times the first part is exact */
-  r = fmaf(n, -1.4286068203094173e-06f, r);
-  /* degree 6 through e^r at the 7 Chebyshev nodes of [-ln2/2, ln2/2]: 2e-8 relative with float coefficients */
-  float p = 1.3941108e-3f;
-  p = fmaf(p, r, 8.3751259e-3f); p = fmaf(p, r, 4.1666351e-2f); p = fmaf(p, r, 0.16666415f);
-  p = fmaf(p, r, .5f); p = fmaf(p, r, 1.f); p = fmaf(p, r, 1.f);
-  return p * pow2_f32((int32_t)n);
-}
-static inline double pow2_f64(int64_t k) { uint64_t b = (uint64_t)(k + 1023) << 52; double f; memcpy(&f, &b, 8); return f; }
-static inline double exp_f64(double x) {
-  x = x < -708. ? -708. : x > 709. ? 709. : x;
-  double n = rint(x * 1.4426950408889634);
-  double r = fma(n, -0.6931471803691238, x);
-  r = fma(n, -1.9082149292705877e-10, r);
-  double p = 1. / 6227020800.;
-  p = fma(p, r, 1. / 479001600); p = fma(p, r, 1. / 39916800); p = fma(p, r, 1. / 3628800);
-  p = fma(p, r, 1. / 362880); p = fma(p, r, 1. / 40320); p = fma(p, r, 1. / 5040); p = fma(p, r, 1. / 720);
-  p = fma(p, r, 1. / 120); p = fma(p, r, 1. / 24); p = fma(p, r, 1. / 6); p = fma(p, r, .5);
-  p = fma(p, r, 1.); p = fma(p, r, 1.);
-  return p * pow2_f64((int64_t)n);
-}
-
-/* rp(c) += p'(x) = 1/S(x) over the samples rows whose c'(x) is c. */
-void reassignment_mass(const int64_t* rows, int64_t n, const int64_t* best, const double* rest, double* rp) {
-  for (int64_t i = 0; i < n; i++) rp[best[rows[i]]] += 1. / rest[rows[i]];
-}
-"""
-
-_BODY = string.Template(r"""
-/* A lower bound on the first index of m in x, found 16 values at a time; a short scan finishes the job. */
-static int64_t first_equal_$suffix(const $T* x, int64_t K, $T m) {
-  int64_t i = 0;
-  for (; i + 16 <= K; i += 16) {
-    int hit = 0;
-    #pragma omp simd reduction(|:hit)
-    for (int k = 0; k < 16; k++) hit |= x[i + k] == m;
-    if (hit) break;
-  }
-  return i;
-}
-
-/* The first pass, rows [0, n): a, b, L_b, log p' for G* = {a} and log S2. Returns the first row with NaN or
-   ±inf, or -1. Maxima first, then the first index that holds them (first index on ties, as np.argmax). */
-int64_t first_pass_$suffix(const $T* L, int64_t n, int64_t K, int64_t ld, int64_t* a, int64_t* b,
-                           double* runner, double* logp, double* log_rest) {
-  for (int64_t r = 0; r < n; r++) {
-    const $T* x = L + r * ld;
-    $T zero = 0, top = -INFINITY, second = -INFINITY;
-    #pragma omp simd reduction(+:zero) reduction(max:top)
-    for (int64_t j = 0; j < K; j++) { zero += x[j] * ($T)0; top = x[j] > top ? x[j] : top; }
-    if (zero != 0) return r;  /* NaN as soon as one value is NaN or ±inf */
-    int64_t ia = first_equal_$suffix(x, K, top);
-    while (x[ia] != top) ia++;
-    /* the other columns are [0, ia) and (ia, K): two plain loops, no per-value test */
-    #pragma omp simd reduction(max:second)
-    for (int64_t j = 0; j < ia; j++) second = x[j] > second ? x[j] : second;
-    #pragma omp simd reduction(max:second)
-    for (int64_t j = ia + 1; j < K; j++) second = x[j] > second ? x[j] : second;
-    int64_t ib = first_equal_$suffix(x, K, second);
-    while (ib == ia || x[ib] != second) ib++;
-    $T s = 0;
-    #pragma omp simd reduction(+:s)
-    for (int64_t j = 0; j < ia; j++) s += exp_$suffix(x[j] - second);
-    #pragma omp simd reduction(+:s)
-    for (int64_t j = ia + 1; j < K; j++) s += exp_$suffix(x[j] - second);
-    a[r] = ia; b[r] = ib; runner[r] = second;
-    logp[r] = -log((double)s);
-    log_rest[r] = ((double)second - (double)top) - logp[r];
-  }
-  return -1;
-}
-
-/* Step 3 from whole rows: with G*'s columns pushed to -inf by `penalty`, c' = the first argmax, L_c', and
-   S = sum of exp(L - L_c'), written at each sample's own index. A c' still outside G* is still the first argmax
-   (the outside only shrank), so only the sum is needed then. */
-void reread_$suffix(const $T* L, int64_t K, int64_t ld, const int64_t* rows, int64_t n, const $T* penalty,
-                    int64_t* best, double* logit, double* rest, double* anchor) {
-  for (int64_t i = 0; i < n; i++) {
-    int64_t r = rows[i], c = best[r];
-    const $T* x = L + r * ld;
-    if (i + 2 < n)  /* rows are far apart in memory: ask for the one after next into L2 now (measured best) */
-      for (int64_t j = 0; j < K; j += 64 / sizeof($T)) __builtin_prefetch(L + rows[i + 2] * ld + j, 0, 2);
-    $T m = x[c];
-    if (penalty[c] != 0) {
-      m = -INFINITY;
-      #pragma omp simd reduction(max:m)
-      for (int64_t j = 0; j < K; j++) { $T v = x[j] + penalty[j]; m = v > m ? v : m; }
-      c = first_equal_$suffix(x, K, m);
-      while (penalty[c] != 0 || x[c] != m) c++;
-    }
-    $T s = 0;
-    #pragma omp simd reduction(+:s)
-    for (int64_t j = 0; j < K; j++) s += exp_$suffix(x[j] + penalty[j] - m);
-    best[r] = c; logit[r] = m; rest[r] = anchor[r] = s;
-  }
-}
-
-/* The samples `rows` all lost the clusters `cols` to their group since their S was computed. A sample whose c' is
-   now inside G*, or whose S would fall below limit * anchor, goes to `again` (how many is returned); for the
-   others S loses those clusters' terms, each rounded once and summed in double. */
-int64_t shrink_$suffix(const $T* L, int64_t ld, const int64_t* rows, int64_t n, const int64_t* cols, int64_t m,
-                       const uint8_t* inside, const int64_t* best, const double* logit, double* rest,
-                       const double* anchor, double limit, int64_t* again) {
-  int64_t count = 0;
-  for (int64_t i = 0; i < n; i++) {
-    if (i + 4 < n)  /* scattered values of rows far apart: ask for them a few rows ahead */
-      for (int64_t j = 0; j < m; j++) __builtin_prefetch(L + rows[i + 4] * ld + cols[j], 0, 2);
-    int64_t r = rows[i];
-    if (inside[best[r]]) { again[count++] = r; continue; }
-    const $T* x = L + r * ld;
-    $T ref = ($T)logit[r];
-    double s = 0;
-    #pragma omp simd reduction(+:s)
-    for (int64_t j = 0; j < m; j++) s += (double)exp_$suffix(x[cols[j]] - ref);
-    double S = rest[r] - s;
-    if (S >= limit * anchor[r]) rest[r] = S; else again[count++] = r;
-  }
-  return count;
-}
-""")
-
-_SOURCE = _HEADER + ''.join(_BODY.substitute(T=T, suffix=suffix) for T, suffix in (('float', 'f32'), ('double', 'f64')))
+def _source() -> str:
+    "The C source of the loops: `l2h/data/kernels.c`, package data."
+    return files('l2h').joinpath('data', 'kernels.c').read_text(encoding='utf-8')
 
 # %% ../nbs/00a_kernels.ipynb #k7d8e9f0
+def _cpu_features() -> str:
+    "The CPU's instruction sets as the system lists them (Linux, macOS); elsewhere only the architecture's name."
+    machine = f'{platform.machine()} {platform.processor()}'
+    if platform.system() == 'Linux':
+        try:
+            with open('/proc/cpuinfo') as f: line = next((l for l in f if l.startswith(('flags', 'Features'))), '')
+        except OSError: line = ''
+        if line: return f"{machine}: {line.partition(':')[2].strip()}"
+    if platform.system() == 'Darwin':
+        try: said = subprocess.run(['sysctl', 'machdep.cpu.features', 'machdep.cpu.leaf7_features', 'hw.optional'],
+                                   capture_output=True, text=True).stdout.strip()
+        except OSError: said = ''
+        if said: return f'{machine}: {said}'
+    return machine
+
+# %% ../nbs/00a_kernels.ipynb #8fabbc41
+def _compiler() -> list[str]:
+    "The C compiler's command: `$CC` split like a shell command line, else `cc`."
+    try: return shlex.split(os.environ.get('CC') or 'cc')
+    except ValueError as e:
+        raise ValueError(f"CC must be a command line such as 'ccache gcc'; got {os.environ['CC']!r} ({e})") from None
+
+def _compiler_version(cc: list[str]) -> str:
+    "What `cc --version` prints (which compiler, which release), or why it cannot run."
+    try: said = subprocess.run([*cc, '--version'], capture_output=True, text=True, errors='replace')
+    except OSError as e: return f'cannot run {shlex.join(cc)}: {e}'
+    return (said.stdout + said.stderr).strip()
+
+# %% ../nbs/00a_kernels.ipynb #f691c450
 _FLAGS = ('-O3', '-march=native', '-fopenmp-simd', '-fno-math-errno', '-shared', '-fPIC')
 
-def _cpu_signature() -> str:
-    "What the compiled code depends on besides its source: the machine's instruction sets (`-march=native`)."
-    try:
-        with open('/proc/cpuinfo') as f: flags = next((l for l in f if l.startswith('flags')), '')
-    except OSError: flags = ''
-    return f"{platform.machine()} {platform.processor()} {flags}"
+def _digest(data: bytes) -> str:
+    "16 hex digits of the SHA-256 of `data`."
+    return hashlib.sha256(data).hexdigest()[:16]
 
-def _library_path() -> Path:
-    key = hashlib.sha256('\n'.join((_SOURCE, ' '.join(_FLAGS), _cpu_signature())).encode()).hexdigest()[:16]
-    return cache_dir() / f'kernels-{key}.so'
+def _library_key(cc: list[str]) -> str:
+    "16 hex digits that change with the C source, the flags, the compiler (command and version) and the CPU."
+    depends_on = (_source(), shlex.join(_FLAGS), shlex.join(cc), _compiler_version(cc), _cpu_features())
+    return _digest('\n'.join(depends_on).encode())
 
-def _compile(path: Path) -> bool:
-    "Build the library at `path`: written under a temporary name, renamed when done; `False` if that fails."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent) as d:
-        src, out = Path(d) / 'kernels.c', Path(d) / path.name
-        src.write_text(_SOURCE)
-        try: built = subprocess.run([os.environ.get('CC', 'cc'), *_FLAGS, str(src), '-o', str(out), '-lm'],
-                                    capture_output=True).returncode == 0
-        except OSError: return False
-        if built: os.replace(out, path)
-        return built
+# %% ../nbs/00a_kernels.ipynb #65fa3a3d
+_SHOWN_LINES = 8  # of a compiler's complaint: its first errors, not pages of follow-ups
 
-# %% ../nbs/00a_kernels.ipynb #k9f0a1b2
-_P, _I = ctypes.c_void_p, ctypes.c_int64
-_SIGNATURES = {'first_pass': (_I, [_P, _I, _I, _I, _P, _P, _P, _P, _P]),
-               'reread': (None, [_P, _I, _I, _P, _I, _P, _P, _P, _P, _P]),
-               'shrink': (_I, [_P, _I, _P, _I, _P, _I, _P, _P, _P, _P, _P, ctypes.c_double, _P])}
-_SUFFIX = {np.dtype(np.float32): 'f32', np.dtype(np.float64): 'f64'}
+def _compile(cc: list[str], folder: Path, key: str) -> str | None:
+    "Build the library into `folder` as `kernels-KEY-DIGEST.so` (renamed into place when done); `None`, or why not."
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as d:
+        src, out = Path(d) / 'kernels.c', Path(d) / 'kernels.so'
+        src.write_text(_source(), encoding='utf-8')
+        try: done = subprocess.run([*cc, *_FLAGS, str(src), '-o', str(out), '-lm'], capture_output=True, text=True,
+                                   errors='replace')
+        except OSError as e: return f'cannot run {shlex.join(cc)}: {e}'
+        if done.returncode == 0:
+            os.replace(out, folder / f'kernels-{key}-{_digest(out.read_bytes())}.so')
+            return None
+    said = (done.stderr or done.stdout).strip().splitlines()
+    if len(said) > _SHOWN_LINES: said = said[:_SHOWN_LINES] + [f'… ({len(said) - _SHOWN_LINES} more lines)']
+    return '\n'.join([f'{shlex.join(cc)} failed (exit status {done.returncode})', *said])
 
+# %% ../nbs/00a_kernels.ipynb #709d3e84
+def _open(folder: Path, key: str) -> tuple[ctypes.CDLL | None, str | None]:
+    "The library built for `key` in `folder`, or `None` and why; damaged ones, and ones that do not load, are removed."
+    why = f'no library kernels-{key}-*.so in {folder}'
+    for path in folder.glob(f'kernels-{key}-*.so'):
+        try:
+            if path.stem.rpartition('-')[2] == _digest(path.read_bytes()): return ctypes.CDLL(str(path)), None
+            why = f'{path} is damaged'
+        except OSError as e: why = f'{path} does not load: {e}'
+        path.unlink(missing_ok=True)
+    return None, why
+
+# %% ../nbs/00a_kernels.ipynb #dfba1fb3
+def _load(cc: list[str], folder: Path) -> tuple[ctypes.CDLL | None, str | None]:
+    "The loops built by `cc` in `folder` (built now if need be), or `None` and why not; a failure is remembered there."
+    key = _library_key(cc)
+    failed = folder / f'kernels-{key}.failed'
+    remembered = f'\n(remembered in {failed}: delete it to try again)'
+    lib, _ = _open(folder, key)
+    if lib is not None: return lib, None
+    if failed.exists(): return None, failed.read_text(encoding='utf-8') + remembered
+    try: why = _compile(cc, folder, key)
+    except OSError as e: why = f'cannot build in {folder}: {e}'
+    if why is None:
+        lib, why = _open(folder, key)
+        if lib is not None: return lib, None
+    try: atomic_write(failed, why)
+    except OSError: return None, why  # nowhere to remember it: the next process tries again
+    return None, why + remembered
+
+# %% ../nbs/00a_kernels.ipynb #e5ce1895
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max(1, torch.get_num_threads() - 1), thread_name_prefix='l2h')
+
+if hasattr(os, 'register_at_fork'): os.register_at_fork(after_in_child=_pool.cache_clear)
+
+def _parts(n: int, job, per_row: int) -> list:
+    "job(start, stop) over one contiguous part of range(n) per thread; the results in order."
+    # a thread is worth its hand-over (some 50 µs) from a quarter million values on
+    threads = min(torch.get_num_threads(), max(1, n * per_row >> 18))
+    bounds = [n * t // threads for t in range(threads + 1)]
+    others = [_pool().submit(job, s, e) for s, e in zip(bounds[1:-1], bounds[2:])]
+    return [job(bounds[0], bounds[1])] + [f.result() for f in others]  # this thread does the first part
+
+# %% ../nbs/00a_kernels.ipynb #c657ea20
 def _at(a: np.ndarray, i: int = 0) -> int:
     "Address of `a[i]` (of row i of a 2-D array)."
     return a.ctypes.data + i * a.strides[0]
@@ -193,9 +134,16 @@ def _row_stride(L: np.ndarray) -> int:
     "Values from one row of `L` to the next."
     return L.strides[0] // L.itemsize
 
+# %% ../nbs/00a_kernels.ipynb #k9f0a1b2
+_P, _I = ctypes.c_void_p, ctypes.c_int64
+_SIGNATURES = {'first_pass': (_I, [_P, _I, _I, _I, _P, _P, _P, _P, _P]),
+               'reread': (None, [_P, _I, _I, _P, _I, _P, _P, _P, _P, _P]),
+               'shrink': (_I, [_P, _I, _P, _I, _P, _I, _P, _P, _P, _P, _P, ctypes.c_double, _P])}
+_SUFFIX = {np.dtype(np.float32): 'f32', np.dtype(np.float64): 'f64'}
+
 class CpuKernels:
-    "The loops of `_SOURCE`, each run over parts of its rows in parallel threads (ctypes releases the GIL)."
-    def __init__(self, lib):
+    "The loops of `l2h/data/kernels.c`, each run over parts of its rows in parallel threads."
+    def __init__(self, lib: ctypes.CDLL):  # the compiled library
         self.lib = lib
         for name, (restype, argtypes) in _SIGNATURES.items():
             for suffix in _SUFFIX.values():
@@ -207,38 +155,30 @@ class CpuKernels:
         "The loop `name` for the dtype of `L`."
         return getattr(self.lib, f'{name}_{_SUFFIX[L.dtype]}')
 
-    def _parts(self, n: int, job, per_row: int) -> list:
-        "job(start, stop) over one contiguous part of range(n) per thread; the results in order."
-        # a thread is worth its hand-over (some 50 µs) from a quarter million values on
-        threads = min(torch.get_num_threads(), max(1, n * per_row >> 18))
-        bounds = [n * t // threads for t in range(threads + 1)]
-        others = [_pool().submit(job, s, e) for s, e in zip(bounds[1:-1], bounds[2:])]
-        return [job(bounds[0], bounds[1])] + [f.result() for f in others]  # this thread does the first part
-
     def first_pass(self, L: np.ndarray, a, b, runner, logp, log_rest) -> int:
         "The first pass over the rows of `L` into the given arrays; the first row with NaN or ±inf, or -1."
         f, ld = self._loop('first_pass', L), _row_stride(L)
         def part(s, e):
             r = f(_at(L, s), e - s, L.shape[1], ld, _at(a, s), _at(b, s), _at(runner, s), _at(logp, s), _at(log_rest, s))
             return s + r if r >= 0 else len(L)
-        first_bad = min(self._parts(len(L), part, L.shape[1]))
+        first_bad = min(_parts(len(L), part, L.shape[1]))
         return first_bad if first_bad < len(L) else -1
 
     def reread(self, L: np.ndarray, rows: np.ndarray, inside: np.ndarray, best, logit, rest, anchor):
         "c'(x), L_c'(x), S(x) from the whole rows `rows`, outside `inside` (`best`, `logit`: c' of a group within it)."
         f, ld = self._loop('reread', L), _row_stride(L)
         penalty = np.where(inside, -np.inf, 0).astype(L.dtype)
-        self._parts(len(rows), lambda s, e: f(_at(L), L.shape[1], ld, _at(rows, s), e - s, _at(penalty),
-                                              _at(best), _at(logit), _at(rest), _at(anchor)), L.shape[1])
+        _parts(len(rows), lambda s, e: f(_at(L), L.shape[1], ld, _at(rows, s), e - s, _at(penalty),
+                                         _at(best), _at(logit), _at(rest), _at(anchor)), L.shape[1])
 
     def shrink(self, L: np.ndarray, rows: np.ndarray, cols: np.ndarray, inside: np.ndarray, best, logit, rest,
                anchor, limit: float) -> np.ndarray:
         "Take the clusters `cols` out of S(x) for the samples `rows` where that is safe; return the others."
         f, ld = self._loop('shrink', L), _row_stride(L)
         inside, again = inside.view(np.uint8), np.empty_like(rows)
-        counts = self._parts(len(rows), lambda s, e: (s, f(_at(L), ld, _at(rows, s), e - s, _at(cols), len(cols),
-                             _at(inside), _at(best), _at(logit), _at(rest), _at(anchor), limit, _at(again, s))),
-                             len(cols))
+        counts = _parts(len(rows), lambda s, e: (s, f(_at(L), ld, _at(rows, s), e - s, _at(cols), len(cols),
+                        _at(inside), _at(best), _at(logit), _at(rest), _at(anchor), limit, _at(again, s))),
+                        len(cols))
         return np.concatenate([again[s:s + n] for s, n in counts])
 
     def reassignment_mass(self, rows: np.ndarray, best, rest, K: int) -> np.ndarray:
@@ -247,22 +187,19 @@ class CpuKernels:
             rp = np.zeros(K)
             self.lib.reassignment_mass(_at(rows, s), e - s, _at(best), _at(rest), _at(rp))
             return rp
-        return sum(self._parts(len(rows), part, 1))
-
-@functools.cache
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max(1, torch.get_num_threads() - 1), thread_name_prefix='l2h')
+        return sum(_parts(len(rows), part, 1))
 
 # %% ../nbs/00a_kernels.ipynb #kaa1b2c3
 @functools.cache
 def cpu_kernels() -> CpuKernels | None:
-    "The compiled kernels, built at the first call of a process (and cached on disk); `None` where that cannot be done."
+    "The compiled loops, built at the first call of a process (and cached on disk); `None` where that cannot be done."
     if os.environ.get('L2H_KERNELS', '1') == '0': return None
-    path = _library_path()
-    try:
-        if not path.exists() and not _compile(path): return None
-        return CpuKernels(ctypes.CDLL(str(path)))
-    except OSError: return None
+    lib, why = _load(_compiler(), cache_dir())
+    if lib is None:
+        warnings.warn(f'l2h runs on torch alone here (same results, a slower first pass); the C loops could not be '
+                      f'built: {why}', RuntimeWarning, stacklevel=2)
+        return None
+    return CpuKernels(lib)
 
 # %% ../nbs/00a_kernels.ipynb #4fdff92f
 def argmax_rows(x: torch.Tensor) -> torch.Tensor:
