@@ -86,15 +86,19 @@ def _extraction_summary(kind: str, run: ImageRun, out) -> str:
     rate = f", {run.computed / run.seconds:,.1f} images/s" if run.computed else ''
     done = f" ({n - run.computed} of {n} rows were already done)" if run.computed < n else ''
     lines = [f"{kind}: {n} images × {k} in {run.seconds:.1f} s{rate}{done} → {out}"]
+    if run.skipped:
+        shown = ', '.join(run.skipped[:3]) + (', …' if len(run.skipped) > 3 else '')
+        lines.append(f"  skipped {len(run.skipped)} unreadable images: {shown}")
     if run.labels_file is not None:
         lines.append(f"  labels of {len(np.unique(run.result.labels))} classes → {run.labels_file}")
     lines.append('  also ' + ', '.join(map(str, run.side_files)))
     return '\n'.join(lines)
 
 def extract(model: str, data, out='logits.npy', *, weights='DEFAULT', batch_size: int = 256, device=None, amp=False,
-            workers: int | None = None) -> ImageRun | None:
+            workers: int | None = None, skip_bad: bool = False) -> ImageRun | None:
     "`l2h extract`: the logits of torchvision's `model` on the images in `data`, into `out`, with labels and names beside it."
-    run = extract_images(model, data, out, weights=weights, batch_size=batch_size, device=device, amp=amp, workers=workers)
+    run = extract_images(model, data, out, weights=weights, batch_size=batch_size, device=device, amp=amp, workers=workers,
+                         skip_bad=skip_bad)
     if run is not None:
         names = Path(out).with_name(Path(out).stem + '.names.txt')
         print(_extraction_summary('logits', run, out))
@@ -102,10 +106,10 @@ def extract(model: str, data, out='logits.npy', *, weights='DEFAULT', batch_size
     return run
 
 def features(model: str, data, out='features.npy', *, layer: str | None = None, weights='DEFAULT', batch_size: int = 256,
-             device=None, amp=False, workers: int | None = None) -> ImageRun | None:
+             device=None, amp=False, workers: int | None = None, skip_bad: bool = False) -> ImageRun | None:
     "`l2h features`: the penultimate features of torchvision's `model` on the images in `data`, into `out`."
     run = extract_images(model, data, out, features=True, layer=layer, weights=weights, batch_size=batch_size,
-                         device=device, amp=amp, workers=workers)
+                         device=device, amp=amp, workers=workers, skip_bad=skip_bad)
     if run is not None:
         print(_extraction_summary('features', run, out))
         print(f"  next: l2h cluster {out} --k K --out logits.npy")
@@ -136,6 +140,8 @@ def _image_arguments(p: argparse.ArgumentParser, out: str):
     p.add_argument('--device', help='torch device (default: the GPU if there is one, else the CPU)')
     p.add_argument('--amp', nargs='?', const=True, default=False, help='autocast: bf16 or fp16 (bare flag: bf16 where supported)')
     p.add_argument('--workers', type=int, help='data-loading processes (default: min(8, CPUs per process))')
+    p.add_argument('--skip-bad', action='store_true',
+                   help='check every image first and leave out those that cannot be read (default: stop at the first)')
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='l2h', description='L2H: hierarchies of clusters from the logits of a flat model.')

@@ -5,6 +5,7 @@
 # %% ../nbs/03_logits.ipynb #de96fd0d
 from __future__ import annotations
 import difflib, hashlib, json, os, pickle, time, zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, NamedTuple
 from urllib.parse import urlparse
@@ -96,31 +97,104 @@ def load_model(name: str, weights: str | os.PathLike | None = 'DEFAULT') -> Clas
         model, names = _pretrained(name, entry), entry.meta.get('categories')
     return Classifier(model.eval(), default.transforms(), names)
 
+# %% ../nbs/03_logits.ipynb #f64f1bd8
+class _ImageError(ValueError):
+    "An image that cannot be read; its one-line message survives the trip out of a DataLoader worker."
+    def __init__(self, message: str):
+        if message.startswith('Caught ') and 'DataLoader worker' in message:  # rebuilt from the worker's traceback
+            message = message.rstrip().rpartition(f'{type(self).__name__}: ')[2]
+        super().__init__(message)
+
+def _reason(e: BaseException) -> str:
+    "The first line of what `e` says, or its type when it says nothing."
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+def _load_image(path: str):
+    "The image at `path` in RGB, or a `ValueError` naming the file."
+    from torchvision.datasets.folder import default_loader
+    try: return default_loader(path)
+    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, zlib.error, DecompressionBombError...
+        raise _ImageError(f"cannot read image {path}: {_reason(e)}; "
+                          "skip_bad=True (l2h extract --skip-bad) leaves unreadable images out") from e
+
 # %% ../nbs/03_logits.ipynb #778bf3ef
 class ImageFiles(torch.utils.data.Dataset):
-    "Unlabeled images, one per file, in the order of `files`."
-    def __init__(self, files, transform: Callable | None = None):
-        self.files, self.transform = [str(f) for f in files], transform
+    "Unlabeled images, one per file, in the order of `files`; `root` is the folder they are named from."
+    def __init__(self, files, transform: Callable | None = None, root=None):
+        self.files, self.transform, self.root = [str(f) for f in files], transform, root
     def __len__(self): return len(self.files)
     def __getitem__(self, i):
-        from torchvision.datasets.folder import default_loader
-        image = default_loader(self.files[i])
+        image = _load_image(self.files[i])
         return image if self.transform is None else self.transform(image)
 
+# %% ../nbs/03_logits.ipynb #998265d6
+def _image_problem(path: str) -> str | None:
+    "Why the image at `path` cannot be decoded, or `None` when it can (JPEGs are decoded at 1/8 scale, reading every byte)."
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            image.draft('RGB', (1, 1))  # JPEG only: the smallest scale libjpeg decodes to
+            image.load()
+    except Exception as e: return _reason(e)
+    return None
+
+# %% ../nbs/03_logits.ipynb #55870e6f
+def _rank_world() -> tuple[int, int]:
+    "This process's rank and the number of processes (0 and 1 outside torch.distributed)."
+    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+def _worker_count(world: int) -> int:
+    "Data-loading workers per process by default: the CPUs this process may use, shared between the processes, at most 8."
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+    return min(8, cpus // world)
+
+def _unreadable(files: list[str], progress: bool | None = None) -> list[str]:
+    "Those of `files` that cannot be decoded as images, in order; the processes of a distributed run share the work."
+    rank, world = _rank_world()
+    mine = np.array_split(np.arange(len(files)), world)[rank].tolist()
+    chunks = [mine[i:i + 64] for i in range(0, len(mine), 64)]
+    bar = progress_bar(None, progress if rank == 0 else False, 'checking images', total=len(mine), unit='img')
+    bad = []
+    with ThreadPoolExecutor(max(1, _worker_count(world))) as pool:
+        for chunk, found in zip(chunks, pool.map(lambda c: [files[i] for i in c if _image_problem(files[i])], chunks)):
+            bad += found
+            bar.update(len(chunk))
+    bar.close()
+    if world == 1: return bad
+    shares = [None] * world
+    dist.all_gather_object(shares, bad)
+    return [f for share in shares for f in share]
+
 # %% ../nbs/03_logits.ipynb #7a099b66
-def image_folder(path, transform: Callable | None = None) -> torch.utils.data.Dataset:
+def _leave_out(ds, bad: set):
+    "Drop the files in `bad` from an `ImageFiles` or an `ImageFolder`, with their labels."
+    if isinstance(ds, ImageFiles): ds.files = [f for f in ds.files if f not in bad]
+    else:
+        ds.samples = ds.imgs = [s for s in ds.samples if s[0] not in bad]
+        ds.targets, ds.files = [y for _, y in ds.samples], [f for f, _ in ds.samples]
+
+def image_folder(path,                               # one subfolder of images per class, or the images themselves
+                 transform: Callable | None = None,  # applied to every image, e.g. a model's preprocessing
+                 skip_bad: bool = False,             # check every image first and leave out those that cannot be read
+                 progress: bool | None = None,       # a bar while checking; `None`: when someone is watching
+                 ) -> torch.utils.data.Dataset:
     "The images under `path`: `(image, class)` items when they sit in one subfolder per class, else unlabeled images."
     from torchvision.datasets import ImageFolder
     from torchvision.datasets.folder import IMG_EXTENSIONS
     path = Path(path)
     if not path.is_dir(): raise ValueError(f"{path}: no such folder")
     images = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in IMG_EXTENSIONS)
-    if images: return ImageFiles(images, transform)
-    if any(d.is_dir() for d in path.iterdir()):
-        ds = ImageFolder(path, transform, allow_empty=True)
+    ds = ImageFiles(images, transform, root=path) if images else None
+    if ds is None and any(d.is_dir() for d in path.iterdir()):
+        ds = ImageFolder(path, transform, loader=_load_image, allow_empty=True)
         ds.files = [f for f, _ in ds.samples]
-        if ds.files: return ds
-    raise ValueError(f"no images ({', '.join(IMG_EXTENSIONS)}) in {path} or in its subfolders")
+    if ds is None or not ds.files: raise ValueError(f"no images ({', '.join(IMG_EXTENSIONS)}) in {path} or in its subfolders")
+    ds.skipped = _unreadable(ds.files, progress) if skip_bad else []
+    if ds.skipped: _leave_out(ds, set(ds.skipped))
+    if not ds.files: raise ValueError(f"none of the {len(ds.skipped)} images in {path} can be read (first: {ds.skipped[0]})")
+    return ds
 
 # %% ../nbs/03_logits.ipynb #8a57ae00
 class Extraction(NamedTuple):
@@ -138,10 +212,18 @@ def _dataset_length(dataset) -> int:
     return n
 
 def _device(device) -> torch.device:
-    "`device`, or this process's GPU when there is one, else the CPU."
-    if device is not None: return torch.device(device)
-    if not torch.cuda.is_available(): return torch.device('cpu')
-    return torch.device('cuda', int(os.environ.get('LOCAL_RANK', torch.cuda.current_device())))
+    "`device`, checked to be there; by default this process's GPU when there is one, else the CPU."
+    if device is None:
+        if not torch.cuda.is_available(): return torch.device('cpu')
+        return torch.device('cuda', int(os.environ.get('LOCAL_RANK', torch.cuda.current_device())))
+    try: device = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device must be a torch device such as cpu, cuda or cuda:1, got {device!r}") from e
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"device {device}: torch finds no GPU here (torch.cuda.is_available() is False); use cpu")
+    if device.type == 'cuda' and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device {device}: this machine has {torch.cuda.device_count()} GPUs, cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return device
 
 def _autocast_dtype(amp, device: torch.device) -> torch.dtype | None:
     "The autocast precision `amp` asks for: `None` for full precision; `True` means bf16 where it is supported."
@@ -196,16 +278,9 @@ class _MemorySink:
     def finish(self) -> Extraction: return Extraction(self.values, self.labels)
 
 # %% ../nbs/03_logits.ipynb #04ca37e0
-def _rank_world() -> tuple[int, int]:
-    "This process's rank and the number of processes (0 and 1 outside torch.distributed)."
-    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
 def _loader(dataset, rows: np.ndarray, batch_size: int, num_workers, device: torch.device, world: int):
     "Batches of `dataset` at `rows`, in order."
-    if num_workers is None:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
-        num_workers = min(8, cpus // world)
+    if num_workers is None: num_workers = _worker_count(world)
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=rows.tolist(), num_workers=num_workers,
                                        pin_memory=device.type == 'cuda')
 
@@ -286,7 +361,10 @@ def _extract(model: nn.Module, dataset, *, desc: str, batch_size=256, device=Non
     autocast = _autocast_dtype(amp, device)
     fingerprint = _same_model(model) if world > 1 else _fingerprint(model) if out else None
     sink = None
-    if rank == 0 and out: sink = _FileSink(out, n, dict(kind=kind, model=fingerprint, amp=str(autocast)))
+    if rank == 0 and out:
+        listing = _file_listing(dataset)
+        identity = dict(kind=kind, model=fingerprint, amp=str(autocast), data=_dataset_identity(dataset, listing))
+        sink = _FileSink(out, n, identity, listing)
     elif rank == 0: sink = _MemorySink(n)
     rows = _share(_pending(sink) if rank == 0 else None)
     modes = [(m, m.training) for m in model.modules()]  # restored one by one: a model may mix train and eval parts
@@ -328,16 +406,70 @@ def _runs(rows: np.ndarray) -> list[tuple[int, int]]:
     edges = np.concatenate([[0], cuts, [len(rows)]])
     return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
 
-# %% ../nbs/03_logits.ipynb #2e4ec057
-def _read_sidecar(path: Path) -> tuple[dict | None, list[tuple[int, int, int]]]:
-    "The header and the recorded runs `(start, stop, crc)` of a sidecar; malformed lines are skipped."
-    if not path.exists(): return None, []
-    lines = path.read_text().splitlines()
-    try: header = json.loads(lines[0])
-    except (IndexError, json.JSONDecodeError): return None, []
-    runs = [tuple(map(int, p)) for p in map(str.split, lines[1:]) if len(p) == 3 and all(v.isdigit() for v in p)]
-    return (header if isinstance(header, dict) and header.get('format') == 'l2h-extract' else None), runs
+# %% ../nbs/03_logits.ipynb #a0c4cf42
+def _file_listing(dataset) -> str | None:
+    "`[path, size, mtime_ns]` of each of `dataset.files` as a line of JSON, paths relative to `dataset.root`; `None` without `files`."
+    files = getattr(dataset, 'files', None)
+    if files is None: return None
+    root = getattr(dataset, 'root', None)
+    prefix = None if root is None else os.path.join(str(root), '')
+    rows = []
+    for f in map(str, files):
+        try: stat = os.stat(f)
+        except OSError: stat = None  # not a file: its name is all there is
+        rows.append([f[len(prefix):] if prefix and f.startswith(prefix) else f,
+                     None if stat is None else stat.st_size, None if stat is None else stat.st_mtime_ns])
+    return json.dumps(rows, separators=(',', ':'))
 
+def _dataset_identity(dataset, listing: str | None) -> dict:
+    "What a sidecar records of `dataset`: its type, its classes if it has any, and the digest of its file `listing`."
+    data = {'type': type(dataset).__qualname__}
+    classes = getattr(dataset, 'classes', None)
+    if classes is not None: data['classes'] = [str(c) for c in classes]
+    if listing is not None: data['files'] = hashlib.sha256(listing.encode()).hexdigest()
+    return data
+
+# %% ../nbs/03_logits.ipynb #a67c83e0
+def _dataset_difference(then: dict, now: dict, then_listing: str | None, now_listing: str | None) -> str:
+    "In a few words, how the dataset a sidecar recorded (`then`, `then_listing`) differs from this one."
+    if then.get('type') != now.get('type'): return f"a {then.get('type')} then, a {now.get('type')} now"
+    if then.get('classes') != now.get('classes'):
+        a, b = then.get('classes') or [], now.get('classes') or []
+        i = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        x, y = (c[i] if i < len(c) else '(none)' for c in (a, b))
+        return f"other classes ({len(a)} then, {len(b)} now; the first that differs: {x} → {y})"
+    if ('files' in then) != ('files' in now): return "one has a list of files, the other none"
+    if then_listing is None or hashlib.sha256(then_listing.encode()).hexdigest() != then['files']:
+        return "another list of files"
+    old, new = ({p: (size, mtime) for p, size, mtime in json.loads(text)} for text in (then_listing, now_listing))
+    changed = [p for p in new if old.get(p) != new[p]] + [p for p in old if p not in new]
+    if not changed: return "the same files in another order"
+    first = changed[0]
+    detail = ('new' if first not in old else 'gone' if first not in new else 'modified since'
+              if old[first][0] == new[first][0] else f'size {old[first][0]} → {new[first][0]}')
+    return f"{len(changed)} file{'s differ' if len(changed) > 1 else ' differs'}, first: {first} ({detail})"
+
+# %% ../nbs/03_logits.ipynb #2e4ec057
+_HEADER = ('n', 'k', 'labels', 'kind', 'model', 'amp')  # and, from version 2 on, 'data'
+
+def _read_sidecar(path: Path) -> tuple[dict | None, list[tuple[int, int, int]], str | None]:
+    "The header, the recorded runs `(start, stop, crc)` and the file listing of a sidecar; torn lines are skipped."
+    if path.is_dir(): raise ValueError(f"{path} is a folder, not an l2h sidecar: remove it or choose another out")
+    if not path.exists(): return None, [], None
+    try: lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e: raise ValueError(f"cannot read {path}: {e}") from e
+    try: header = json.loads(lines[0])
+    except (IndexError, json.JSONDecodeError): header = None
+    if not isinstance(header, dict) or header.get('format') != 'l2h-extract':
+        raise ValueError(f"{path} is not an l2h sidecar (its first line is no l2h-extract header): "
+                         "remove it to start over, or choose another out")
+    missing = [key for key in _HEADER + (() if header.get('version') == 1 else ('data',)) if key not in header]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)} in its header: remove it to start over, or choose another out")
+    runs = [tuple(map(int, p)) for p in map(str.split, lines[1:]) if len(p) == 3 and all(v.isdigit() for v in p)]
+    return header, runs, lines[1] if len(lines) > 1 and lines[1].startswith('[') else None
+
+# %% ../nbs/03_logits.ipynb #750cb52f
 def _verified(values: np.ndarray, labels: np.ndarray | None, runs) -> np.ndarray:
     "Which rows are done: those of runs whose checksum matches the rows on disk."
     done = np.zeros(len(values), dtype=bool)
@@ -353,59 +485,70 @@ def _labels_path(out: Path) -> Path:
 # %% ../nbs/03_logits.ipynb #3276c52f
 class _FileSink:
     "Outputs written into a .npy file as they come, resumable through its sidecar."
-    def __init__(self, out, n: int, identity: dict):
+    def __init__(self, out, n: int, identity: dict, listing: str | None):
         self.out = Path(out)
         if self.out.suffix != '.npy': raise ValueError(f"out must be a .npy file, got {self.out}")
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.n, self.identity, self.complete = n, identity, False
+        self.n, self.identity, self.listing, self.complete = n, identity, listing, False
         self.partial, self.sidecar = (self.out.with_name(self.out.name + s) for s in ('.partial', '.progress'))
         self.labels_out = _labels_path(self.out)
         self.labels_partial = self.labels_out.with_name(self.labels_out.name + '.partial')
         self.header = self.values = self.labels = self.log = None
 
-    def _check(self, header: dict, what: Path):
-        "`ValueError` when `header` describes another run than this one."
+    def _check(self, header: dict, listing: str | None, what: Path):
+        "`ValueError` when `header` (and the file `listing` beside it) describes another run than this one."
         redo = f"delete {what} and {self.sidecar.name} to start over, or choose another out"
-        if header.get('n') != self.n:
-            raise ValueError(f"{what} holds {header.get('n')} samples, this dataset has {self.n}; {redo}")
+        if 'data' not in header:
+            kept = ' (it is complete and can be used as it is)' if header.get('complete') else ''
+            raise ValueError(f"{self.sidecar} was written by an older l2h that did not record which data it read, "
+                             f"so {what}{kept} cannot be checked against this dataset; {redo}")
         for key, name in (('kind', 'kind of output'), ('model', 'model'), ('amp', 'autocast precision')):
-            if header.get(key) != self.identity[key]:
-                raise ValueError(f"{what} was made with another {name} ({header.get(key)}, now {self.identity[key]}); {redo}")
+            if header[key] != self.identity[key]:
+                raise ValueError(f"{what} was made with another {name} ({header[key]}, now {self.identity[key]}); {redo}")
+        if header['data'] != self.identity['data']:  # before the sizes: it says more, such as which file is new
+            said = _dataset_difference(header['data'], self.identity['data'], listing, self.listing)
+            raise ValueError(f"{self.sidecar} was written for another dataset: {said}; {redo}")
+        if header['n'] != self.n:
+            raise ValueError(f"{what} holds {header['n']} samples, this dataset has {self.n}; {redo}")
 
     def pending(self) -> np.ndarray:
         "Rows still to compute; `ValueError` when existing files belong to another run."
-        header, runs = _read_sidecar(self.sidecar)
-        if self.out.exists():
-            if header is None or not header.get('complete'):
-                raise ValueError(f"{self.out} exists and no finished l2h sidecar {self.sidecar.name} says what made it; "
-                                 "delete it or choose another out")
-            self._check(header, self.out)
-            self.header, self.complete = header, True
+        header, runs, listing = _read_sidecar(self.sidecar)
+        if header is not None and header.get('complete') and (self.out.exists() or self.partial.exists()):
+            self._check(header, listing, self.out if self.out.exists() else self.partial)
+            self.header, self.complete = header, True  # finish() does the renames a kill may have cut short
             return np.empty(0, dtype=np.int64)
+        if self.out.exists():
+            raise ValueError(f"{self.out} exists and no finished l2h sidecar {self.sidecar.name} says what made it; "
+                             "delete it or choose another out")
         if header is None or not self.partial.exists(): return np.arange(self.n)
-        self._check(header, self.partial)
+        self._check(header, listing, self.partial)
         self.header = header
         self._open('r+')
         return np.flatnonzero(~_verified(self.values, self.labels, runs))
 
+    def _sidecar_text(self) -> str:
+        "The header, and the dataset's file listing on the second line when it has one."
+        return json.dumps(self.header) + '\n' + ('' if self.listing is None else self.listing + '\n')
+
     def _open(self, mode: str):
         "Map the partial files (new with mode 'w+', existing with 'r+') and open the sidecar for appending."
         n, k = self.n, self.header['k']
+        if mode == 'w+': atomic_write(self.sidecar, self._sidecar_text())  # before the files it describes
         try:
-            self.values = np.lib.format.open_memmap(self.partial, mode, np.float32, (n, k))
             self.labels = None
             if self.header['labels']: self.labels = np.lib.format.open_memmap(self.labels_partial, mode, np.int64, (n,))
+            self.values = np.lib.format.open_memmap(self.partial, mode, np.float32, (n, k))  # last: implies the labels
         except (OSError, ValueError) as e:
             raise ValueError(f"cannot map {self.partial}: {e}; delete it and {self.sidecar.name}") from e
         if self.values.shape != (n, k) or (self.labels is not None and self.labels.shape != (n,)):
             raise ValueError(f"{self.partial} does not have the shape {self.sidecar.name} records; delete both to start over")
-        if mode == 'w+': atomic_write(self.sidecar, json.dumps(self.header) + '\n')
         self.log = open(self.sidecar, 'a')
 
     def write(self, rows: np.ndarray, values: np.ndarray, labels: np.ndarray | None):
         "Write one batch into the partial files, then record its runs of rows in the sidecar."
         if self.values is None:
-            self.header = dict(format='l2h-extract', version=1, n=self.n, k=values.shape[1], labels=labels is not None,
+            self.header = dict(format='l2h-extract', version=2, n=self.n, k=values.shape[1], labels=labels is not None,
                                **self.identity)
             self._open('w+')
         if values.shape[1] != self.header['k'] or (labels is not None) != self.header['labels']:
@@ -419,16 +562,25 @@ class _FileSink:
             self.log.write(f"{start} {stop} {_crc(values[i:j], None if labels is None else labels[i:j])}\n")
         self.log.flush()
 
+    def _place(self):
+        "Rename the finished partial files into place, the labels first; `ValueError` when one is missing."
+        pairs = [(self.labels_partial, self.labels_out)] if self.header['labels'] else []
+        for partial, final in pairs + [(self.partial, self.out)]:
+            if partial.exists(): os.replace(partial, final)
+            if not final.exists():
+                raise ValueError(f"{final} is missing, though {self.sidecar.name} says the extraction finished; "
+                                 f"delete {self.out.name} and {self.sidecar.name} to extract again")
+
     def finish(self) -> Extraction:
-        "Sync, rename the finished files into place, and return them (memory-mapped outputs, labels in memory)."
+        "Sync, mark the sidecar complete, rename the files into place; return them (outputs memory-mapped, labels in memory)."
         if not self.complete:
             self.log.close()
             for a in (self.values, self.labels):
-                if a is not None: a.flush()  # msync: on disk before the names say complete
+                if a is not None: a.flush()  # msync: on disk before the sidecar says complete
             self.values = self.labels = None
-            if self.header['labels']: os.replace(self.labels_partial, self.labels_out)
-            os.replace(self.partial, self.out)
-            atomic_write(self.sidecar, json.dumps({**self.header, 'complete': True}) + '\n')
+            self.header = {**self.header, 'complete': True}
+            atomic_write(self.sidecar, self._sidecar_text())  # from here on the rows count as done, renamed or not
+        self._place()
         labels = np.load(self.labels_out) if self.header['labels'] else None
         return Extraction(np.load(self.out, mmap_mode='r'), labels)
 
@@ -492,12 +644,13 @@ def _write_side_files(out: Path, dataset, names, k: int) -> list[Path]:
 
 # %% ../nbs/03_logits.ipynb #ff6fc65d
 class ImageRun(NamedTuple):
-    "What `extract_images` did: the extraction, how many rows this run computed, its time, and the files beside it."
+    "What `extract_images` did: the extraction, the rows this run computed, its time, the files beside it, the images left out."
     result: Extraction
     computed: int
     seconds: float
     side_files: list[Path]
     labels_file: Path | None
+    skipped: list[str]
 
 def extract_images(model: str,             # a torchvision model name, e.g. resnet50
                    data,                   # an image folder: one subfolder per class, or the images themselves
@@ -505,13 +658,15 @@ def extract_images(model: str,             # a torchvision model name, e.g. resn
                    *,
                    features: bool = False, # the penultimate features instead of the logits
                    layer: str | None = None,  # with `features`: the layer whose input is the features
+                   skip_bad: bool = False, # check every image first and leave out those that cannot be read
                    weights='DEFAULT', batch_size: int = 256, device=None, amp=False, workers: int | None = None,
                    progress: bool | None = None) -> ImageRun | None:
     "Load `model`, read the images in `data`, extract logits (or features) into `out`; `None` on processes but 0."
     joined = init_distributed()
     try:
+        device = _device(device)  # a device that is not there fails before the model and the images are loaded
         clf = load_model(model, weights)
-        dataset = image_folder(data, clf.transform)
+        dataset = image_folder(data, clf.transform, skip_bad=skip_bad, progress=progress)
         net = penultimate(clf.model, layer) if features else clf.model
         kind = f'features:{net.layer}' if features else 'logits'
         start = time.perf_counter()
@@ -521,6 +676,6 @@ def extract_images(model: str,             # a torchvision model name, e.g. resn
         out = Path(out)
         side = _write_side_files(out, dataset, None if features else clf.names, result.outputs.shape[1])
         labels = _labels_path(out) if result.labels is not None else None
-        return ImageRun(result, computed, time.perf_counter() - start, side, labels)
+        return ImageRun(result, computed, time.perf_counter() - start, side, labels, dataset.skipped)
     finally:
         if joined: dist.destroy_process_group()
