@@ -45,7 +45,7 @@ def _describe(h: Hierarchy, logits, seconds: float) -> str:
     N, K = logits.shape
     names = h.names or [str(c) for c in range(K)]
     def group(g): return '{' + ', '.join(names[c] for c in g[:6]) + (', …' if len(g) > 6 else '') + '}'
-    g, p = h.merges[-1]
+    g, p = (h.members(v).tolist() for v in h.children[-1])  # the two groups under the root
     empty = int((h.counts == 0).sum())
     return '\n'.join([f"L2H: {N} samples × {K} clusters{f' ({empty} empty)' if empty else ''} → {K - 1} merges in {seconds:.2f} s",
                       f"  root joins {len(g)} clusters {group(g)}", f"        with {len(p)} clusters {group(p)}"])

@@ -408,22 +408,23 @@ def logits_to_hierarchy(logits,                       # N × K: NumPy array, mem
     size = np.zeros(n_nodes); size[:K] = 1
     members = [np.array([c]) for c in range(K)] + [None] * (K - 1)
     node_of = np.arange(K)
-    merges, merge_scores, affinities = [], [], []
+    children, merge_scores, affinities = np.empty((K - 1, 2), dtype=np.int64), [], []
     for t in progress_bar(range(K - 1), progress, 'L2H: merges'):
         G = lowest_score(whole, deficit, estimate, _slack(*caps))
         if sums.samples[G]: rp = _visit(L, G, members[G], order, starts, last, kept, limit, engine)
         else: rp = np.zeros(0)  # no sample to move: at ImageNet-21k's size, thousands of empty clusters go first
         P, affinity = _partner(rp, node_of, size, alive, G)
         new = K + t
-        members[new] = np.concatenate([members[G], members[P]])
+        members[new], members[G], members[P] = np.concatenate([members[G], members[P]]), None, None  # O(K) in all
         node_of[members[new]] = new
         for arr in (*sums, size): arr[new] = arr[G] + arr[P]
         parts = sums.score_parts(score)
         whole[new], deficit[new] = parts[0][new], parts[1][new]
         caps = [max(caps[0], deficit[new]), max(caps[1], whole[new])]
-        merges.append((tuple(members[G].tolist()), tuple(members[P].tolist())))
+        children[t] = G, P
         merge_scores.append(whole[G] - deficit[G]); affinities.append(affinity)
         alive[[G, P]], alive[new] = False, True
         estimate[[G, P]], estimate[new] = np.inf, whole[new] - deficit[new]
     mean_g = np.where(count > 0, 1 - sums.mean_deficits[:K], 0.)
-    return Hierarchy(merges, K, counts=count, cluster_scores=mean_g, merge_scores=merge_scores, merge_affinities=affinities)
+    return Hierarchy(children=children, n_clusters=K, counts=count, cluster_scores=mean_g, merge_scores=merge_scores,
+                     merge_affinities=affinities)

@@ -12,8 +12,9 @@ import numpy as np
 from .io import atomic_write
 
 # %% auto #0
-__all__ = ['Hierarchy', 'to_linkage', 'from_linkage', 'as_hierarchy', 'leaf_names', 'preorder', 'leaf_order', 'to_newick',
-           'to_ete3', 'to_sklearn_children', 'cut', 'predict', 'clades', 'save', 'load', 'plot']
+__all__ = ['Hierarchy', 'members', 'merges_of', 'to_linkage', 'from_linkage', 'as_hierarchy', 'leaf_names', 'preorder',
+           'leaf_order', 'to_newick', 'to_ete3', 'to_sklearn_children', 'cut', 'predict', 'clades', 'save', 'load',
+           'plot']
 
 # %% ../nbs/01_hierarchy.ipynb #5d1f0a2e
 @contextmanager
@@ -77,25 +78,32 @@ def _as_names(names, n: int) -> list[str]:
 
 # %% ../nbs/01_hierarchy.ipynb #2456d552
 class Hierarchy:
-    "A binary hierarchy over `n_clusters` clusters, recorded as its K−1 merges `(group, partner)`."
+    "A binary hierarchy over `n_clusters` clusters: its K−1 merges, recorded as the two nodes each one joins."
     def __init__(self,
-                 merges,                 # K−1 pairs (group, partner) of tuples of cluster ids, in merge order
+                 merges=None,            # K−1 pairs (group, partner) of tuples of cluster ids, in merge order
                  n_clusters: int | None = None,  # K (default: one more than the number of merges)
                  names=None,             # one name per cluster
                  counts=None,            # samples assigned to each cluster
                  cluster_scores=None,    # each cluster's mean confidence
                  merge_scores=None,      # the score of G* at each merge
-                 merge_affinities=None): # the partner's mean rp at each merge
-        with _field('merges'): merges = _as_merges(merges)
+                 merge_affinities=None,  # the partner's mean rp at each merge
+                 *,
+                 children=None):         # instead of `merges`: the (K−1)×2 node ids each merge joins, G*'s first
+        if (merges is None) == (children is None): raise TypeError("give a hierarchy's merges or its children, one of the two")
+        if merges is not None:
+            with _field('merges'): merges = _as_merges(merges)
         with _field('n_clusters'):
-            if n_clusters is None: K = len(merges) + 1
+            if n_clusters is None: K = len(merges if children is None else children) + 1
             elif isinstance(n_clusters, (int, np.integer)) and not isinstance(n_clusters, bool): K = int(n_clusters)
             else: raise TypeError(f"n_clusters must be an integer, got {reprlib.repr(n_clusters)}")
             if K < 2: raise ValueError(f"a hierarchy needs at least 2 clusters, got {K}")
-        with _field('merges'):
-            if len(merges) != K - 1: raise ValueError(f"a hierarchy over {K} clusters has {K - 1} merges, got {len(merges)}")
-            self.children, self.sizes = _children_from_merges(merges, K)
-        self.n_clusters, self.merges = K, merges
+        if children is None:
+            with _field('merges'):
+                if len(merges) != K - 1: raise ValueError(f"a hierarchy over {K} clusters has {K - 1} merges, got {len(merges)}")
+                self.children, self.sizes = _children_from_merges(merges, K)
+        else:
+            with _field('children'): self.children, self.sizes = _checked_children(children, K)
+        self.n_clusters, self._merges = K, None
         self.names = names
         self.counts = _optional_array(counts, K, 'counts', 'cluster', integer=True)
         self.cluster_scores = _optional_array(cluster_scores, K, 'cluster_scores', 'cluster', integer=False)
@@ -111,8 +119,15 @@ class Hierarchy:
     def names(self, names):
         with _field('names'): self._names = None if names is None else _as_names(names, self.n_clusters)
 
+    @property
+    def merges(self) -> tuple:
+        "The K−1 merges as the paper records them: (G*'s clusters, the partner's clusters), made from `children` when asked."
+        if self._merges is None: self._merges = merges_of(self)
+        return self._merges
+
     def __eq__(self, other):
-        return isinstance(other, Hierarchy) and self.n_clusters == other.n_clusters and self.merges == other.merges
+        return isinstance(other, Hierarchy) and self.n_clusters == other.n_clusters and \
+            np.array_equal(self.children, other.children)
 
     __hash__ = None
 
@@ -130,6 +145,7 @@ class Hierarchy:
     def cut(self, n_groups: int) -> np.ndarray: return cut(self, n_groups)
     def predict(self, clusters, n_groups: int) -> np.ndarray: return predict(self, clusters, n_groups)
     def clades(self) -> list[frozenset]: return clades(self)
+    def members(self, node: int) -> np.ndarray: return members(self, node)
     def save(self, path): return save(self, path)
     def plot(self, names=None, ax=None, orientation: str = 'left', heights=None, max_labels: int = 300, color='C0',
              linewidth=None): return plot(self, names, ax, orientation, heights, max_labels, color, linewidth)
@@ -160,6 +176,45 @@ def _children_from_merges(merges, K: int) -> tuple[np.ndarray, np.ndarray]:
         sizes[K + t] = len(group) + len(partner)
     sizes.flags.writeable = children.flags.writeable = False
     return children, sizes
+
+# %% ../nbs/01_hierarchy.ipynb #05b2e403
+def _checked_children(children, K: int) -> tuple[np.ndarray, np.ndarray]:
+    "`children` as a read-only (K−1)×2 int64 array, and the clusters under every node; `ValueError` naming a bad row."
+    a = np.asarray(children)
+    if a.dtype.kind not in 'iu' or a.dtype == bool:
+        raise TypeError(f"children must be integer node ids, got dtype {a.dtype}")
+    if a.shape != (K - 1, 2): raise ValueError(f"children of a hierarchy over {K} clusters must have shape ({K - 1}, 2), got {a.shape}")
+    a = a.astype(np.int64)
+    made = (a >= 0) & (a < K + np.arange(K - 1)[:, None])
+    if not made.all():
+        t = int(np.flatnonzero(~made.all(1))[0])
+        raise ValueError(f"children row {t} joins {a[t].tolist()}, but only nodes 0..{K + t - 1} exist by then")
+    if (same := np.flatnonzero(a[:, 0] == a[:, 1])).size: raise ValueError(f"children row {same[0]} joins a node with itself")
+    used = np.bincount(a.ravel(), minlength=2 * K - 1)
+    if (twice := np.flatnonzero(used > 1)).size:
+        v = int(twice[0]); rows = np.flatnonzero((a == v).any(1))
+        raise ValueError(f"children rows {rows[0]} and {rows[1]} both join node {v}")
+    sizes = np.ones(2 * K - 1, dtype=np.int64)
+    for t, (u, w) in enumerate(a.tolist()): sizes[K + t] = sizes[u] + sizes[w]
+    a.flags.writeable = sizes.flags.writeable = False
+    return a, sizes
+
+# %% ../nbs/01_hierarchy.ipynb #dad89d3b
+def members(h: Hierarchy, node: int) -> np.ndarray:
+    "The clusters under `node` (a cluster, or K + t for merge t), G*'s side first."
+    K, out, stack = h.n_clusters, [], [int(node)]
+    if not 0 <= node < 2 * K - 1: raise ValueError(f"node must be between 0 and {2 * K - 2}, got {node}")
+    while stack:
+        v = stack.pop()
+        if v < K: out.append(v)
+        else: stack.extend(h.children[v - K][::-1].tolist())
+    return np.array(out, dtype=np.int64)
+
+def merges_of(h: Hierarchy) -> tuple:
+    "The K−1 merges (G*'s clusters, the partner's clusters), as tuples of cluster ids: Σ sizes of them, K²/2 for a caterpillar."
+    groups = [(c,) for c in range(h.n_clusters)]
+    for a, b in h.children.tolist(): groups.append(groups[a] + groups[b])
+    return tuple((groups[a], groups[b]) for a, b in h.children.tolist())
 
 # %% ../nbs/01_hierarchy.ipynb #d3374c77
 def _check_heights(h: Hierarchy, heights) -> np.ndarray:
@@ -196,15 +251,13 @@ def from_linkage(Z, names=None) -> Hierarchy:
         if not whole[t].all(): raise ValueError(f"linkage row {t} must join integer node ids, got {row}")
         if min(row) < 0: raise ValueError(f"linkage row {t} joins node {min(row)}; node ids are not negative")
         raise ValueError(f"linkage row {t} joins node {max(row)}, which does not exist yet (rows before it made nodes up to {K + t - 1})")
-    members, merges, joined_by = [(c,) for c in range(K)], [], {}
-    for t, (a, b) in enumerate(ids.astype(np.int64).tolist()):
+    children, joined_by = ids.astype(np.int64), {}
+    for t, (a, b) in enumerate(children.tolist()):
         if a == b: raise ValueError(f"linkage row {t} joins node {a} with itself")
         for v in (a, b):
             if v in joined_by: raise ValueError(f"linkage row {t} joins node {v}, which row {joined_by[v]} already joined")
             joined_by[v] = t
-        merges.append((members[a], members[b]))
-        members.append(members[a] + members[b])
-    h = Hierarchy(merges, K, names=names)
+    h = Hierarchy(children=children, n_clusters=K, names=names)
     if Z.shape[1] >= 4 and (wrong := np.flatnonzero(Z[:, 3] != h.sizes[K:])).size:
         t = int(wrong[0])
         raise ValueError(f"linkage row {t} says its node holds {Z[t, 3]} clusters, but it holds {h.sizes[K + t]}")
@@ -287,9 +340,8 @@ def cut(h: Hierarchy, n_groups: int) -> np.ndarray:
     done = K - int(n_groups)
     up = np.arange(2 * K - 1)
     up[h.children[:done].ravel()] = np.repeat(np.arange(K, K + done), 2)
-    node = np.arange(K)
-    while (nxt := up[node]).tolist() != node.tolist(): node = nxt
-    _, first, label = np.unique(node, return_index=True, return_inverse=True)
+    while not np.array_equal(nxt := up[up], up): up = nxt  # pointer doubling: log(depth) steps, even for a caterpillar
+    _, first, label = np.unique(up[:K], return_index=True, return_inverse=True)
     return np.argsort(np.argsort(first))[label]
 
 def predict(h: Hierarchy, clusters, n_groups: int) -> np.ndarray:
@@ -302,18 +354,20 @@ def predict(h: Hierarchy, clusters, n_groups: int) -> np.ndarray:
 # %% ../nbs/01_hierarchy.ipynb #97b3fc42
 def clades(h: Hierarchy) -> list[frozenset]:
     "The set of clusters under each internal node, in merge order."
-    return [frozenset(g + p) for g, p in h.merges]
+    sets = [frozenset((c,)) for c in range(h.n_clusters)]
+    for a, b in h.children.tolist(): sets.append(sets[a] | sets[b])
+    return sets[h.n_clusters:]
 
 # %% ../nbs/01_hierarchy.ipynb #82d1203b
 _FORMAT = 'l2h.hierarchy'
-_VERSIONS = (1,)  # the versions of the file this l2h reads; `save` writes the last
+_VERSIONS = (1, 2)  # the versions of the file this l2h reads; `save` writes the last
 _STATS = ('counts', 'cluster_scores', 'merge_scores', 'merge_affinities')
 
 def save(h: Hierarchy, path):
     "Save `h` as JSON at `path`, atomically."
     stats = {k: None if getattr(h, k) is None else getattr(h, k).tolist() for k in _STATS}
     doc = dict(format=_FORMAT, version=_VERSIONS[-1], n_clusters=h.n_clusters, names=h.names,
-               merges=[[list(g), list(p)] for g, p in h.merges], **stats)
+               children=h.children.tolist(), sizes=h.sizes[h.n_clusters:].tolist(), **stats)
     atomic_write(path, json.dumps(doc))
 
 # %% ../nbs/01_hierarchy.ipynb #6c1e4d08
@@ -330,16 +384,28 @@ def load(path) -> Hierarchy:
     doc = _read_json(path)
     if not isinstance(doc, dict) or doc.get('format') != _FORMAT:
         raise ValueError(f"{path} is not an l2h hierarchy file (no format: {_FORMAT})")
-    for key in ('version', 'n_clusters', 'merges'):
-        if doc.get(key) is None: raise ValueError(f"{path}: field {key!r} is missing")
+    if doc.get('version') is None: raise ValueError(f"{path}: field 'version' is missing")
     if type(doc['version']) is not int or doc['version'] not in _VERSIONS:
-        raise ValueError(f"{path}: field 'version': this l2h reads version {', '.join(map(str, _VERSIONS))}, "
+        raise ValueError(f"{path}: field 'version': this l2h reads versions {', '.join(map(str, _VERSIONS))}, "
                          f"got {reprlib.repr(doc['version'])}")
+    tree = 'merges' if doc['version'] == 1 else 'children'
+    for key in ('n_clusters', tree) + (('sizes',) if tree == 'children' else ()):
+        if doc.get(key) is None: raise ValueError(f"{path}: field {key!r} is missing")
     names = doc.get('names')
     if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         raise ValueError(f"{path}: field 'names': must be a list of strings, one per cluster, got {reprlib.repr(names)}")
-    try: return Hierarchy(doc['merges'], doc['n_clusters'], names=names, **{k: doc.get(k) for k in _STATS})
+    if tree == 'children' and not _is_list_of_pairs(doc['children']):
+        raise ValueError(f"{path}: field 'children': must be a list of [node, node] pairs of integers")
+    try: h = Hierarchy(doc[tree] if tree == 'merges' else None, doc['n_clusters'], names=names,
+                       children=doc[tree] if tree == 'children' else None,
+                       **{k: doc.get(k) for k in _STATS})
     except (TypeError, ValueError) as e: raise ValueError(f"{path}: field {e.field!r}: {e}") from e
+    if tree == 'children' and doc['sizes'] != h.sizes[h.n_clusters:].tolist():
+        raise ValueError(f"{path}: field 'sizes': does not match the clusters under each merge of 'children'")
+    return h
+
+def _is_list_of_pairs(rows) -> bool:
+    return isinstance(rows, list) and all(isinstance(r, list) and len(r) == 2 and all(type(v) is int for v in r) for r in rows)
 
 # %% ../nbs/01_hierarchy.ipynb #33b7a8d4
 def _layout(h: Hierarchy, heights) -> tuple[np.ndarray, np.ndarray]:

@@ -216,13 +216,16 @@ def test_leaf_names_refuse_one_string():
         chain(2).to_newick(names='ab')
 
 
-def saved(tmp_path, **change):
-    "A valid hierarchy file with `change` applied to its JSON document (a value of `...` deletes the key)."
+def saved(tmp_path, layout=1, **change):
+    "A valid hierarchy file of version `layout` with `change` applied to its JSON document (a value of `...` deletes the key)."
     h = Hierarchy([((1,), (0,)), ((2,), (0, 1))], names=['a', 'b', 'c'], counts=[3, 1, 4],
                   cluster_scores=[0.5, 0.25, 1.0], merge_scores=[0.5, 1.5], merge_affinities=[0.1, 0.2])
     path = tmp_path / 'h.json'
     h.save(path)
     doc = json.loads(path.read_text())
+    if layout == 1:  # as l2h 0.1 wrote it: every merge's clusters
+        del doc['children'], doc['sizes']
+        doc.update(version=1, merges=[[list(g), list(p)] for g, p in h.merges])
     for k, v in change.items():
         if v is ...: del doc[k]
         else: doc[k] = v
@@ -235,8 +238,8 @@ def saved(tmp_path, **change):
     (dict(n_clusters=...), "field 'n_clusters' is missing"),
     (dict(n_clusters=None), "field 'n_clusters' is missing"),
     (dict(version=...), "field 'version' is missing"),
-    (dict(version=2), "field 'version': this l2h reads version 1, got 2"),
-    (dict(version=True), "field 'version': this l2h reads version 1, got True"),
+    (dict(version=3), "field 'version': this l2h reads versions 1, 2, got 3"),
+    (dict(version=True), "field 'version': this l2h reads versions 1, 2, got True"),
     (dict(version=1.0), "field 'version'"),
     (dict(n_clusters=3.7), "field 'n_clusters': n_clusters must be an integer, got 3.7"),
     (dict(n_clusters=3.0), "field 'n_clusters'"),
@@ -273,6 +276,37 @@ def test_load_names_the_file_and_the_field(tmp_path, change, message):
     _, path = saved(tmp_path, **change)
     with pytest.raises(ValueError, match=re.escape(f'{path}: {message}')):
         Hierarchy.load(path)
+
+
+@pytest.mark.parametrize('change,message', [
+    (dict(children=...), "field 'children' is missing"),
+    (dict(sizes=...), "field 'sizes' is missing"),
+    (dict(children=[[1, 0], [2, 2.5]]), "field 'children': must be a list of [node, node] pairs of integers"),
+    (dict(children=[[1, 0], [2]]), "field 'children': must be a list of [node, node] pairs"),
+    (dict(children=[[1, 0], [2, True]]), "field 'children': must be a list of [node, node] pairs"),
+    (dict(children='[[1, 0]]'), "field 'children': must be a list"),
+    (dict(children=[[1, 0], [2, 4]]), "field 'children': children row 1 joins [2, 4], but only nodes 0..3 exist by then"),
+    (dict(children=[[1, 0], [1, 3]]), "field 'children': children rows 0 and 1 both join node 1"),
+    (dict(children=[[1, 0]]), "field 'children': children of a hierarchy over 3 clusters must have shape (2, 2)"),
+    (dict(sizes=[2, 4]), "field 'sizes': does not match"),
+    (dict(merges=[[[0], [1]], [[2], [0, 1]]]), None),  # version 2 reads children; other fields are ignored
+])
+def test_load_version_2_names_the_file_and_the_field(tmp_path, change, message):
+    h, path = saved(tmp_path, layout=2, **change)
+    if message is None: assert Hierarchy.load(path) == h
+    else:
+        with pytest.raises(ValueError, match=re.escape(f'{path}: {message}')):
+            Hierarchy.load(path)
+
+
+def test_a_caterpillar_saves_in_linear_space_and_time(tmp_path):
+    "The shape that made merges.json O(K²): 3,000 levels deep, a few tens of KB, and read back equal."
+    K = 3000
+    Z = np.array([[0, 1]] + [[K + t - 1, t + 1] for t in range(1, K - 1)])
+    h = Hierarchy.from_linkage(Z)
+    h.save(tmp_path / 'h.json')
+    assert (tmp_path / 'h.json').stat().st_size < 40 * K
+    assert Hierarchy.load(tmp_path / 'h.json') == h and h.cut(2).sum() == 1
 
 
 def test_load_keeps_optional_fields_optional(tmp_path):
