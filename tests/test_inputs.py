@@ -9,6 +9,7 @@ from l2h.flat import kmeans
 L = np.random.default_rng(0).normal(size=(30, 4))
 
 
+@pytest.mark.filterwarnings('ignore:Sparse CSR tensor support is in beta')
 @pytest.mark.parametrize('make', [lambda t: t.to_sparse(), lambda t: t.to_sparse_csr()], ids=['coo', 'csr'])
 def test_sparse_tensors_are_refused(make):
     with pytest.raises(TypeError, match=r'logits must be a dense tensor, got torch\.sparse_c.. layout: call \.to_dense\(\)'):
