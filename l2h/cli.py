@@ -16,7 +16,7 @@ from .flat import centroids_path, cluster_file
 from .demo import run_demo
 
 # %% auto #0
-__all__ = ['OUTPUTS', 'write_outputs', 'build', 'demo', 'extract', 'features', 'cluster', 'main']
+__all__ = ['write_outputs', 'build', 'demo', 'extract', 'features', 'cluster', 'main']
 
 # %% ../nbs/09_cli.ipynb #1a2a8f65
 def _png(h: Hierarchy) -> bytes:
@@ -34,11 +34,11 @@ def _npy(a: np.ndarray) -> bytes:
     np.save(buf, a)
     return buf.getvalue()
 
-OUTPUTS = ('merges.json', 'tree.nwk', 'linkage.npy', 'dendrogram.png')
+_OUTPUTS = ('merges.json', 'tree.nwk', 'linkage.npy', 'dendrogram.png')
 
 def write_outputs(h: Hierarchy, out) -> list[Path]:
     "Publish merges.json, tree.nwk, linkage.npy and dendrogram.png for `h` as the folder `out`, all or nothing."
-    return write_output_set(out, dict(zip(OUTPUTS, (h.save, h.to_newick() + '\n', _npy(h.to_linkage()), _png(h)))))
+    return write_output_set(out, dict(zip(_OUTPUTS, (h.save, h.to_newick() + '\n', _npy(h.to_linkage()), _png(h)))))
 
 # %% ../nbs/09_cli.ipynb #f673f266
 def _describe(h: Hierarchy, logits, seconds: float) -> str:
@@ -54,7 +54,7 @@ def _describe(h: Hierarchy, logits, seconds: float) -> str:
 # %% ../nbs/09_cli.ipynb #bab1d9df
 def build(logits, names=None, labels=None, out='l2h-out', score='sum_of_means', device=None) -> Hierarchy:
     "Read logits (and optional names and labels), build the L2H hierarchy, write its files into `out` and report."
-    check_output_folder(out, OUTPUTS)
+    check_output_folder(out, _OUTPUTS)
     L = as_logits(read_logits(logits))
     N, K = L.shape
     cluster_names = read_names(names, K) if names else None
@@ -71,7 +71,7 @@ def build(logits, names=None, labels=None, out='l2h-out', score='sum_of_means', 
 
 def demo(out='l2h-demo', seed=0) -> Hierarchy:
     "Plant a tree, train a flat classifier on it, build L2H from its logits, and say how much of the tree came back."
-    check_output_folder(out, OUTPUTS)
+    check_output_folder(out, _OUTPUTS)
     r = run_demo(seed=seed)
     written = write_outputs(r.hierarchy, out)
     d = r.data
