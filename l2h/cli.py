@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from .core import as_logits, assignments, logits_to_hierarchy, SCORES
 from .hierarchy import Hierarchy
-from .io import read_labels, read_logits, read_names, write_output_set
+from .io import check_output_folder, one_line, read_labels, read_logits, read_names, write_output_set
 from .metrics import compare_trees, evaluate
 from .logits import ImageRun, extract_images
 from .flat import centroids_path, cluster_file
@@ -34,10 +34,11 @@ def _npy(a: np.ndarray) -> bytes:
     np.save(buf, a)
     return buf.getvalue()
 
+_OUTPUTS = ('merges.json', 'tree.nwk', 'linkage.npy', 'dendrogram.png')
+
 def write_outputs(h: Hierarchy, out) -> list[Path]:
     "Publish merges.json, tree.nwk, linkage.npy and dendrogram.png for `h` as the folder `out`, all or nothing."
-    return write_output_set(out, {'merges.json': h.save, 'tree.nwk': h.to_newick() + '\n',
-                                  'linkage.npy': _npy(h.to_linkage()), 'dendrogram.png': _png(h)})
+    return write_output_set(out, dict(zip(_OUTPUTS, (h.save, h.to_newick() + '\n', _npy(h.to_linkage()), _png(h)))))
 
 # %% ../nbs/09_cli.ipynb #f673f266
 def _describe(h: Hierarchy, logits, seconds: float) -> str:
@@ -53,6 +54,7 @@ def _describe(h: Hierarchy, logits, seconds: float) -> str:
 # %% ../nbs/09_cli.ipynb #bab1d9df
 def build(logits, names=None, labels=None, out='l2h-out', score='sum_of_means', device=None) -> Hierarchy:
     "Read logits (and optional names and labels), build the L2H hierarchy, write its files into `out` and report."
+    check_output_folder(out, _OUTPUTS)
     L = as_logits(read_logits(logits))
     N, K = L.shape
     cluster_names = read_names(names, K) if names else None
@@ -60,14 +62,18 @@ def build(logits, names=None, labels=None, out='l2h-out', score='sum_of_means', 
     start = time.perf_counter()
     h = logits_to_hierarchy(L, score=score, device=device)
     h.names = cluster_names
-    print(_describe(h, L, time.perf_counter() - start))
+    summary = _describe(h, L, time.perf_counter() - start)
+    written = write_outputs(h, out)  # before any report: a run that could not write its results says only that
+    print(summary)
     if y is not None: print(evaluate(h, assignments(L), y))
-    print('  wrote ' + ', '.join(map(str, write_outputs(h, out))))
+    print('  wrote ' + ', '.join(map(str, written)))
     return h
 
 def demo(out='l2h-demo', seed=0) -> Hierarchy:
     "Plant a tree, train a flat classifier on it, build L2H from its logits, and say how much of the tree came back."
+    check_output_folder(out, _OUTPUTS)
     r = run_demo(seed=seed)
+    written = write_outputs(r.hierarchy, out)
     d = r.data
     clusters = assignments(r.logits)
     print(f"Planted a tree over {len(d.names)} classes, branching {'×'.join(map(str, d.branching))}; "
@@ -76,7 +82,7 @@ def demo(out='l2h-demo', seed=0) -> Hierarchy:
     print(f"  recovered {r.recovered:.0%} of the planted families as nodes of the L2H tree\n")
     print(evaluate(r.hierarchy, clusters, d.y_test, d.level_labels(d.y_test)), end='\n\n')
     print(compare_trees(r.hierarchy, d.newick), end='\n\n')
-    print('wrote ' + ', '.join(map(str, write_outputs(r.hierarchy, out))))
+    print('wrote ' + ', '.join(map(str, written)))
     return r.hierarchy
 
 # %% ../nbs/09_cli.ipynb #97406afa
@@ -175,18 +181,13 @@ def _parser() -> argparse.ArgumentParser:
 
 _COMMANDS = dict(build=build, extract=extract, features=features, cluster=cluster, demo=demo)
 
-def _one_line(e: BaseException) -> str:
-    "The message of `e` on one line: the first line of what it says, or its type when it says nothing."
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
 def main(argv=None) -> int:
     "Entry point of the `l2h` command; returns the exit status (2 for bad input)."
     args = vars(_parser().parse_args(argv))
     command = args.pop('command')
     try: _COMMANDS[command](**args)
     except (ValueError, TypeError, OSError) as e:  # bad input, or a file that cannot be read or written: one line
-        print(f"l2h {command}: error: {_one_line(e)}", file=sys.stderr)
+        print(f"l2h {command}: error: {one_line(e)}", file=sys.stderr)
         return 2
     return 0
 

@@ -13,13 +13,24 @@ from .io import progress_bar
 from .kernels import CpuKernels, cpu_kernels, argmax_rows, chunk_rows, check_finite, move_if_it_fits
 
 # %% auto #0
-__all__ = ['SCORES', 'TIE_RTOL', 'BACKENDS', 'as_logits', 'first_best', 'lowest_score', 'l2h_reference', 'assignments',
-           'TorchBackend', 'CompiledBackend', 'logits_to_hierarchy']
+__all__ = ['SCORES', 'TIE_RTOL', 'BACKENDS', 'as_logits', 'as_device', 'first_best', 'lowest_score', 'l2h_reference',
+           'assignments', 'TorchBackend', 'CompiledBackend', 'logits_to_hierarchy']
 
 # %% ../nbs/00_core.ipynb #d93e7a99
 def as_logits(logits) -> torch.Tensor:
     "`logits` as a 2-D floating torch tensor sharing memory with the input; `ValueError`/`TypeError` naming what is wrong."
-    if isinstance(logits, torch.Tensor): t = logits.detach()
+    if isinstance(logits, np.ma.MaskedArray):  # np.asarray would drop the mask and keep whatever lies under it
+        masked = np.ma.getmaskarray(logits)
+        if masked.any():
+            raise ValueError(f"logits are a masked array with {int(masked.sum())} masked values (first in row "
+                             f"{int(np.argwhere(masked)[0][0])}): fill them with what they should count as, e.g. "
+                             "logits.filled(logits.min()), or drop their rows")
+        logits = logits.data
+    if isinstance(logits, torch.Tensor):
+        if logits.layout != torch.strided:
+            raise TypeError(f"logits must be a dense tensor, got {logits.layout} layout: call .to_dense() first")
+        if logits.is_meta: raise ValueError("logits are on the meta device, which holds shapes but no values")
+        t = logits.detach()
     else:
         a = np.asarray(logits)
         if a.dtype.kind != 'f':
@@ -36,6 +47,25 @@ def as_logits(logits) -> torch.Tensor:
     if N == 0: raise ValueError("logits has no rows: L2H needs at least one sample (N = 0)")
     if K < 2: raise ValueError(f"logits must have at least 2 clusters (columns), got K = {K}")
     return t
+
+# %% ../nbs/00_core.ipynb #6f41c13e
+_DEVICE_WORDS = {'cuda': 'CUDA GPU', 'mps': 'Apple GPU (MPS)', 'xpu': 'Intel GPU (XPU)'}
+
+def as_device(device  # a torch device or its name: 'cpu', 'cuda', 'cuda:1', 'mps', …
+             ) -> torch.device:
+    "`device` as a `torch.device` this machine has; else a `ValueError` that says why not."
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device {device!r} is not a torch device (cpu, cuda, cuda:1, mps, …)") from None
+    if d.type == 'meta': raise ValueError(f"device {device!r} holds no values: compute on cpu or a GPU")
+    if d.type == 'cpu': return d
+    backend, what = getattr(torch, d.type, None), _DEVICE_WORDS.get(d.type, f'{d.type} device')
+    if hasattr(backend, 'is_available') and not backend.is_available():
+        raise ValueError(f"device {device!r} is not available here: torch sees no {what}")
+    n = backend.device_count() if hasattr(backend, 'device_count') else None
+    if d.index is not None and n is not None and d.index >= n:
+        raise ValueError(f"device {device!r} is not available here: torch sees {n} {what}{'s' if n > 1 else ''}")
+    return d
 
 # %% ../nbs/00_core.ipynb #a06fe6e6
 SCORES = ('sum_of_means', 'sum', 'mean')
@@ -384,7 +414,7 @@ def logits_to_hierarchy(logits,                       # N × K: NumPy array, mem
     _check_score(score)
     L = as_logits(logits)
     N, K = L.shape
-    device = torch.device(device) if device is not None else L.device
+    device = as_device(device) if device is not None else L.device
     if L.device != device: L = move_if_it_fits(L, device)
     dtype = torch.float64 if L.dtype == torch.float64 else torch.float32
     if progress is None and N * K <= 2e8: progress = False

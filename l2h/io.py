@@ -4,14 +4,14 @@
 
 # %% ../nbs/01a_io.ipynb #f02ccaa8
 from __future__ import annotations
-import ctypes, errno, hashlib, json, os, pickle, shutil, sys, tempfile, zipfile
+import ctypes, errno, hashlib, json, os, pickle, re, shutil, sys, tempfile, zipfile
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['cache_dir', 'remove_stale_temps', 'atomic_output', 'atomic_write', 'write_output_set', 'progress_bar', 'read_logits',
-           'read_names', 'read_labels', 'read_features']
+__all__ = ['cache_dir', 'remove_stale_temps', 'atomic_output', 'atomic_write', 'check_output_folder', 'write_output_set',
+           'progress_bar', 'one_line', 'read_logits', 'read_names', 'read_labels', 'read_features']
 
 # %% ../nbs/01a_io.ipynb #ce7a9f54
 def cache_dir() -> Path:
@@ -81,10 +81,24 @@ def _exchange(a: Path, b: Path) -> bool:
     if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV): return False
     raise OSError(err, os.strerror(err), str(b))
 
-def _check_replaceable(out: Path, names) -> None:
-    "`ValueError` unless `out` is absent, empty, or holds only files of an l2h output set."
-    if not out.exists(): return
-    if not out.is_dir(): raise ValueError(f"{out} exists and is not a folder: choose another output folder")
+# %% ../nbs/01a_io.ipynb #bb0e2236
+def _nearest_existing(path: Path) -> Path:
+    "`path`, or the nearest folder above it that exists (which may turn out to be a file)."
+    while not path.exists() and path != path.parent: path = path.parent
+    return path
+
+def check_output_folder(out,       # the folder an output set is to be published as
+                        names=()   # the names of the set's files (an earlier set may hold these)
+                       ) -> Path:
+    "`out` as an absolute path when a set of files `names` can be published there; else a `ValueError` saying why."
+    out = Path(out).absolute()
+    if out.exists() and not out.is_dir(): raise ValueError(f"{out} exists and is not a folder: choose another output folder")
+    home = _nearest_existing(out.parent)
+    if not home.is_dir(): raise ValueError(f"cannot create {out}: {home} is a file, not a folder")
+    if not os.access(home, os.W_OK | os.X_OK):
+        read_only = os.statvfs(home).f_flag & os.ST_RDONLY
+        raise ValueError(f"cannot write {out}: {home} {'is on a read-only file system' if read_only else 'is not writable'}")
+    if not out.exists(): return out
     known = set(names) | {_MANIFEST}
     try: known |= set(json.loads((out / _MANIFEST).read_text())['files'])
     except (OSError, ValueError, KeyError, TypeError): pass
@@ -93,6 +107,7 @@ def _check_replaceable(out: Path, names) -> None:
         shown = ', '.join(other[:3]) + (', …' if len(other) > 3 else '')
         raise ValueError(f"{out} holds files l2h did not write ({shown}); writing the results there would remove "
                          "them: choose another output folder, or empty it")
+    return out
 
 # %% ../nbs/01a_io.ipynb #b1850771
 def _write_file(path: Path, content) -> dict:
@@ -105,10 +120,8 @@ def _write_file(path: Path, content) -> dict:
         os.fsync(f.fileno())
     return {'bytes': path.stat().st_size, 'sha256': digest.hexdigest()}
 
-def write_output_set(out, files: dict) -> list[Path]:
-    "Publish `files` ({name: bytes, text or a function writing a path}) as the folder `out`, all or nothing."
-    out = Path(out).absolute()
-    _check_replaceable(out, files)
+def _publish(out: Path, files: dict):
+    "Write `files` and their manifest into a temporary folder beside `out`, then put that folder in `out`'s place."
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f'{_temp_prefix(out)}{os.getpid()}-', suffix='.tmp'))
@@ -124,6 +137,14 @@ def write_output_set(out, files: dict) -> list[Path]:
             os.rename(tmp, out)
             tmp = aside
     finally: shutil.rmtree(tmp, ignore_errors=True)
+
+def write_output_set(out,          # the folder to publish: absent, or holding an earlier set
+                     files: dict   # {name: bytes, text, or a function that writes the path it is given}
+                    ) -> list[Path]:
+    "Publish `files` as the folder `out`, all or nothing; return the paths of the files."
+    out = check_output_folder(out, files)
+    try: _publish(out, files)
+    except OSError as e: raise OSError(e.errno, f"cannot write {out}: {e.strerror or e}") from e
     return [out / name for name in files]
 
 # %% ../nbs/01a_io.ipynb #520ffd9d
@@ -139,42 +160,112 @@ def progress_bar(iterable=None, progress: bool | None = None, desc: str = '', **
     show = _watched() if progress is None else bool(progress)
     return tqdm(iterable, desc=desc, disable=not show, leave=False, **tqdm_args)
 
-# %% ../nbs/01a_io.ipynb #1048c58d
-def _pick_logits(arrays: dict, path: Path):
-    "The entry `logits` of a file holding several arrays, or its only one."
-    if 'logits' in arrays: return arrays['logits']
-    if len(arrays) == 1: return next(iter(arrays.values()))
-    raise ValueError(f"{path} holds {', '.join(map(str, arrays)) or 'nothing'}: name the logits 'logits'")
+# %% ../nbs/01a_io.ipynb #ec62d0db
+def one_line(e: BaseException) -> str:
+    "The message of `e` on one line: its first line (an `OSError`'s text and file), or its type when it says nothing."
+    if isinstance(e, OSError) and e.strerror: text = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    else: text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
+# %% ../nbs/01a_io.ipynb #57475449
+def _regular_file(path) -> Path:
+    "`path` as a `Path` when it is a regular file; else a `ValueError` that says what it is."
+    path = Path(path)
+    if not path.exists(): raise ValueError(f"{path}: no such file")
+    if path.is_dir(): raise ValueError(f"{path} is a folder, not a file")
+    if not path.is_file(): raise ValueError(f"{path} is not a regular file (a pipe, socket or device): give a file")
+    return path
+
+# %% ../nbs/01a_io.ipynb #7d258d29
+def _numpy_error(path: Path, e: Exception) -> ValueError:
+    "One line on why NumPy could not read `path`."
+    if 'pickle' in str(e) or 'Python objects' in str(e):  # object arrays: NumPy would have to unpickle them
+        return ValueError(f"{path} holds Python objects, not numbers: save a numeric array")
+    return ValueError(f"cannot read {path}: {one_line(e)}")
+
+def _read_npy(path: Path, mmap: bool = True) -> np.ndarray:
+    "The array of the .npy file `path`, memory-mapped when `mmap`."
+    with open(path, 'rb') as f: start = f.read(6)
+    if start != b'\x93NUMPY': raise ValueError(f"{path} is not a .npy file (it does not start as np.save's files do)")
+    try: return np.load(path, mmap_mode='r' if mmap else None)
+    except (OSError, ValueError, EOFError) as e: raise _numpy_error(path, e) from e
+
+# %% ../nbs/01a_io.ipynb #c9f7de0e
+def _logits_member(names, path: Path):
+    "Which of the arrays stored together in `path` are the logits: the one named `logits`, or the only one."
+    names = list(names)
+    if 'logits' in names: return 'logits'
+    if len(names) == 1: return names[0]
+    raise ValueError(f"{path} holds {', '.join(map(str, names)) or 'nothing'}: name the logits 'logits'")
+
+def _read_npz(path: Path) -> np.ndarray:
+    "The logits in the .npz file `path`; no other member is decompressed."
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a .npz file (np.savez writes a zip archive; this is not one, or it is cut short)")
+    try: archive = np.load(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e: raise _numpy_error(path, e) from e
+    with archive:
+        name = _logits_member(archive.files, path)
+        try: return archive[name]
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e: raise _numpy_error(path, e) from e
+
+# %% ../nbs/01a_io.ipynb #e7968dc5
+_TORCH_LEGACY = pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2)  # how torch.save's files began before torch 1.6
+
+def _read_torch(path: Path):
+    "The tensor in the torch file `path`: saved alone, or the entry `logits` (or the only entry) of a dict."
+    import torch
+    with open(path, 'rb') as f: start = f.read(len(_TORCH_LEGACY))
+    if not (zipfile.is_zipfile(path) or start == _TORCH_LEGACY):
+        raise ValueError(f"{path} is not a torch file (torch.save writes a zip archive; this is not one, or it is cut short)")
+    try: obj = torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r'GLOBAL ([\w.]+)', str(e))
+        raise ValueError(f"{path} holds Python objects{f' ({found[1]})' if found else ''} besides tensors, which l2h "
+                         "does not unpickle: save the logits as a tensor, or a dict of tensors") from None
+    except (RuntimeError, EOFError, KeyError, ValueError, OSError) as e:
+        raise ValueError(f"{path} is not a torch file, or is damaged: {one_line(e)}") from None
+    where = ''
+    if isinstance(obj, dict):
+        key = _logits_member(obj, path)
+        obj, where = obj[key], f" under {key!r}"
+    if not isinstance(obj, torch.Tensor):
+        raise ValueError(f"{path} holds a {type(obj).__name__}{where}, not a tensor: save the logits with torch.save(tensor, path)")
+    return obj
+
+# %% ../nbs/01a_io.ipynb #1048c58d
 def read_logits(path):
     "The logits stored in a .npy, .npz or .pt file (a memory map for .npy)."
-    import torch
-    path = Path(path)
-    if not path.is_file(): raise ValueError(f"{path}: no such file")
-    try:
-        if path.suffix == '.npy': return np.load(path, mmap_mode='r')
-        if path.suffix == '.npz':
-            with np.load(path) as z: return _pick_logits({k: z[k] for k in z.files}, path)
-        if path.suffix in ('.pt', '.pth'):
-            obj = torch.load(path, map_location='cpu', weights_only=True)
-            return _pick_logits(obj, path) if isinstance(obj, dict) else obj
-    except (OSError, EOFError, ValueError, RuntimeError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
-        raise ValueError(f"cannot read {path}: {e}") from e
+    path = _regular_file(path)
+    if path.suffix == '.npy': return _read_npy(path)
+    if path.suffix == '.npz': return _read_npz(path)
+    if path.suffix in ('.pt', '.pth'): return _read_torch(path)
     raise ValueError(f"{path}: unknown logits format {path.suffix!r} (use .npy, .npz or .pt)")
 
 # %% ../nbs/01a_io.ipynb #a32b1fb6
 def read_names(path, n_clusters: int) -> list[str]:
-    "One cluster name per line of the text file at `path`."
-    try: names = Path(path).read_text(encoding='utf-8').splitlines()
+    "One cluster name per line of the UTF-8 text file at `path`: none empty, none twice."
+    path = _regular_file(path)
+    try: text = path.read_text(encoding='utf-8-sig')  # -sig: a byte-order mark is not part of the first name
     except (OSError, UnicodeDecodeError) as e: raise ValueError(f"cannot read names from {path}: {e}") from e
-    if len(names) != n_clusters: raise ValueError(f"{path} has {len(names)} names for {n_clusters} clusters")
-    return names
+    lines = text.split('\n')
+    if lines[-1] == '': lines.pop()  # the newline that ends the last line
+    first_on = {}
+    for number, name in enumerate((line.strip() for line in lines), 1):
+        if not name: raise ValueError(f"{path}: line {number} is empty")
+        if name in first_on: raise ValueError(f"{path}: line {number} repeats the name on line {first_on[name]} ({name!r})")
+        first_on[name] = number
+    if len(first_on) != n_clusters: raise ValueError(f"{path} has {len(first_on)} names for {n_clusters} clusters")
+    return list(first_on)
 
+# %% ../nbs/01a_io.ipynb #fd982d9c
 def read_labels(path, n_samples: int) -> np.ndarray:
     "Integer labels, one per sample, from a .npy file or a text file with one per line."
-    try:
-        labels = np.load(path) if Path(path).suffix == '.npy' else np.loadtxt(path, dtype=np.int64, ndmin=1)
-    except (OSError, ValueError) as e: raise ValueError(f"cannot read labels from {path}: {e}") from e
+    path = _regular_file(path)
+    if path.suffix == '.npy': labels = _read_npy(path, mmap=False)
+    else:
+        try: labels = np.loadtxt(path, dtype=np.int64, ndmin=1)
+        except (OSError, ValueError) as e: raise ValueError(f"cannot read labels from {path}: {e}") from e
     if labels.ndim != 1 or labels.dtype.kind not in 'iu':
         raise ValueError(f"labels in {path} must be one integer per sample, got {labels.dtype} of shape {labels.shape}")
     if len(labels) != n_samples: raise ValueError(f"{path} has {len(labels)} labels for {n_samples} samples")
@@ -182,8 +273,6 @@ def read_labels(path, n_samples: int) -> np.ndarray:
 
 def read_features(path) -> np.ndarray:
     "The memory-mapped .npy features at `path`."
-    path = Path(path)
-    if not path.is_file(): raise ValueError(f"{path}: no such file")
+    path = _regular_file(path)
     if path.suffix != '.npy': raise ValueError(f"{path}: features must be a .npy file (what l2h features writes)")
-    try: return np.load(path, mmap_mode='r')
-    except (OSError, ValueError) as e: raise ValueError(f"cannot read {path}: {e}") from e
+    return _read_npy(path)
