@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 from .io import atomic_write
+from .newick import newick_name
 
 # %% auto #0
 __all__ = ['Hierarchy', 'members', 'merges_of', 'to_linkage', 'from_linkage', 'as_hierarchy', 'leaf_names', 'preorder',
@@ -289,12 +290,6 @@ def leaf_order(h: Hierarchy) -> np.ndarray:
     return np.array([v for v in preorder(h) if v < h.n_clusters])
 
 # %% ../nbs/01_hierarchy.ipynb #d5757a46
-_NEWICK_SPECIAL = set(" \t\n()[]':;,")
-
-def _newick_name(name: str) -> str:
-    if not name or _NEWICK_SPECIAL & set(name): return "'" + name.replace("'", "''") + "'"
-    return name
-
 def to_newick(h: Hierarchy, names=None) -> str:
     "The tree as a Newick string (topology; leaves named, internal nodes not)."
     K, labels, out = h.n_clusters, leaf_names(h, names), []
@@ -302,7 +297,7 @@ def to_newick(h: Hierarchy, names=None) -> str:
     while stack:
         v = stack.pop()
         if isinstance(v, str): out.append(v)
-        elif v < K: out.append(_newick_name(labels[v]))
+        elif v < K: out.append(newick_name(labels[v]))
         else:
             a, b = h.children[v - K].tolist()
             out.append('(')

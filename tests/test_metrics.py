@@ -374,6 +374,21 @@ def test_reference_is_not_changed():
     assert ref.up is None and ref.write(format=9) == before
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(3, 14), st.integers(0, 2**32 - 1))
+def test_robinson_foulds_is_ete3s_rooted_distance(K, seed):
+    "Computed from clade sets, without ete3, it is ete3's rooted RF, normalised as ete3 does."
+    rng = np.random.default_rng(seed)
+    names = [f'leaf{c}' for c in range(K)]
+    h = random_hierarchy(K, rng, names=names)
+    newick = random_reference_newick(names, rng)
+    ref = ete3.Tree(newick, format=1)
+    rooted = ete3.Tree()   # ete3 refuses a rooted comparison with a root of more than two children
+    rooted.add_child(ref.copy())
+    rf, rf_max = h.to_ete3().robinson_foulds(rooted, unrooted_trees=False)[:2]   # rf_max > 0: ours has K - 2 clades
+    assert robinson_foulds(h, newick) == robinson_foulds(h, ref) == pytest.approx(rf / rf_max)
+
+
 def test_tree_comparisons_refuse_bad_input():
     h = Hierarchy([((0,), (1,)), ((2,), (3,)), ((0, 1), (2, 3))], names=list('abcd'))
     for f in (lca_correlation, clade_recall, clade_precision, robinson_foulds):
