@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .core import as_logits
+from .core import as_device, as_logits
 from .io import atomic_output, atomic_write, progress_bar, read_features
 from .kernels import chunk_rows, move_if_it_fits
 
@@ -29,8 +29,8 @@ def _as_features(features) -> torch.Tensor:
 
 # %% ../nbs/04_flat.ipynb #b83e0051
 def _device(device) -> torch.device:
-    "`device`, or the GPU when there is one, else the CPU."
-    return torch.device(device) if device is not None else torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    "`device`, checked to be there (`l2h.core.as_device`), or the GPU when there is one, else the CPU."
+    return as_device(device) if device is not None else torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 def _rows_per_chunk(k: int, device: torch.device) -> int:
     "Rows per chunk: a chunk's k float32 distances per row take about 32 MiB on a CPU, 1 GiB on a GPU."

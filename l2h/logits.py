@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 import torch.distributed as dist
+from .core import as_device
 from .io import atomic_write, progress_bar
 
 # %% auto #0
@@ -212,18 +213,10 @@ def _dataset_length(dataset) -> int:
     return n
 
 def _device(device) -> torch.device:
-    "`device`, checked to be there; by default this process's GPU when there is one, else the CPU."
-    if device is None:
-        if not torch.cuda.is_available(): return torch.device('cpu')
-        return torch.device('cuda', int(os.environ.get('LOCAL_RANK', torch.cuda.current_device())))
-    try: device = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"device must be a torch device such as cpu, cuda or cuda:1, got {device!r}") from e
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f"device {device}: torch finds no GPU here (torch.cuda.is_available() is False); use cpu")
-    if device.type == 'cuda' and (device.index or 0) >= torch.cuda.device_count():
-        raise ValueError(f"device {device}: this machine has {torch.cuda.device_count()} GPUs, cuda:0 to cuda:{torch.cuda.device_count() - 1}")
-    return device
+    "`device`, checked to be there (`l2h.core.as_device`); by default this process's GPU when there is one, else the CPU."
+    if device is not None: return as_device(device)
+    if not torch.cuda.is_available(): return torch.device('cpu')
+    return torch.device('cuda', int(os.environ.get('LOCAL_RANK', torch.cuda.current_device())))
 
 def _autocast_dtype(amp, device: torch.device) -> torch.dtype | None:
     "The autocast precision `amp` asks for: `None` for full precision; `True` means bf16 where it is supported."
