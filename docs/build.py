@@ -20,7 +20,7 @@ export, hidden and exported cells removed, doc links) and renders them with Sphi
 from __future__ import annotations
 
 import argparse, json, multiprocessing, os, re, shutil, tempfile, time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
@@ -101,6 +101,14 @@ def notebooks(nbs_path: Path) -> list[Path]:
     return sorted(nbglob(nbs_path, as_path=True))
 
 
+def _in_fresh_process(job):
+    """`_process_one(job)` in a new interpreter of its own, so no notebook sees another's state (and IPython's takeover
+    of `__main__` in one cannot break the next job's unpickling). `ProcessPoolExecutor(max_tasks_per_child=1)` would do
+    the same, but only from Python 3.11 on."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn')) as pool:
+        return pool.submit(_process_one, job).result()
+
+
 def process(nbs_path: Path, proc_path: Path, force: bool = False, workers: int = 2) -> tuple[list[Path], list[str]]:
     "Write `_proc/` for every notebook, re-running one only when it, l2h's code or the settings are newer than its copy."
     nbs = notebooks(nbs_path)
@@ -114,11 +122,8 @@ def process(nbs_path: Path, proc_path: Path, force: bool = False, workers: int =
     print(f'docs: {len(nbs)} notebooks, {len(jobs)} to run')
     failures = []
     if jobs:
-        # a fresh interpreter per notebook, so none sees another's state (and IPython's takeover of __main__ in one
-        # worker cannot break the next job's unpickling)
-        with ProcessPoolExecutor(max(1, min(workers, len(jobs))), mp_context=multiprocessing.get_context('spawn'),
-                                 max_tasks_per_child=1) as pool:
-            for name, secs, error in pool.map(_process_one, jobs):
+        with ThreadPoolExecutor(max(1, min(workers, len(jobs)))) as pool:
+            for name, secs, error in pool.map(_in_fresh_process, jobs):
                 print(f'docs: ran {name} in {secs:.0f}s' + (' -- FAILED' if error else ''))
                 if error: failures.append(error)
     return [proc_path / nb.relative_to(nbs_path) for nb in nbs], failures

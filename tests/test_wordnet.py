@@ -1,6 +1,7 @@
 "The WordNet side: the shipped class list and tree against a fresh build from WordNet 3.0, WordNet access and its errors."
 import gzip, os, re, sys, types
 from pathlib import Path
+import nltk
 import numpy as np
 import pytest
 from scipy.cluster.hierarchy import linkage
@@ -13,14 +14,11 @@ from l2h.wordnet import (imagenet_wnids, imagenet_class_names, load_wordnet, lex
                          imagenet_wordnet_tree, wordnet_tree_text, find_synset, synset_of, wnid_of, lca_matrix,
                          compare_to_wordnet, bias_report)
 
-ete3 = pytest.importorskip('ete3')
-nltk = pytest.importorskip('nltk')
-
 
 @pytest.fixture(scope='module')
 def wn():
     try: return load_wordnet()
-    except (LookupError, ImportError):
+    except LookupError:
         pytest.skip("WordNet 3.0 is not installed: apt-get install wordnet-base wordnet-sense-index, "
                     "or python -c \"import nltk; nltk.download('wordnet')\"")
 
