@@ -87,7 +87,7 @@ def test_build_output_compares_with_its_own_hierarchy(tmp_path):
 
 @pytest.mark.parametrize('names', [imagenet_class_names(), DENDROPY_READS], ids=['imagenet', 'tricky'])
 def test_a_tree_rewritten_by_dendropy_is_the_same_tree(names):
-    dendropy = pytest.importorskip('dendropy')
+    dendropy = pytest.importorskip('dendropy', reason='DendroPy is a dev requirement: pip install -e ".[dev]"')
     h = random_hierarchy(names, seed=2)
     ours = h.to_newick()
     theirs = dendropy.Tree.get(data=ours, schema='newick', rooting='force-rooted',
@@ -121,7 +121,7 @@ def test_comments_everywhere_a_blank_may_be():
 
 
 def test_the_shipped_wordnet_tree_reads_as_ete3_reads_it():
-    ete3 = pytest.importorskip('ete3')
+    import ete3
     text = (Path(__file__).resolve().parents[1] / 'l2h' / 'data' / 'imagenet1k_wordnet.nhx').read_text()
     t = parse_newick(text)
     theirs = list(ete3.Tree(text, format=8).traverse('preorder'))
