@@ -343,6 +343,8 @@ def _rows_of_clusters(order: torch.Tensor, starts: np.ndarray, clusters: np.ndar
     "The samples of `clusters`, from `order` (samples sorted by cluster) and each cluster's first place in it."
     if len(clusters) == 1: return order[starts[clusters[0]]:starts[clusters[0] + 1]]  # most parts are one cluster
     lengths = starts[clusters + 1] - starts[clusters]
+    if lengths.sum() >= 16 * len(clusters):  # long runs: copying them whole beats building an index (measured)
+        return torch.cat([order[s:s + n] for s, n in zip(starts[clusters].tolist(), lengths.tolist())])
     ends = np.cumsum(lengths)
     at = np.arange(ends[-1] if len(ends) else 0) + np.repeat(starts[clusters] - (ends - lengths), lengths)
     return order[torch.from_numpy(at).to(order.device)]
