@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_flat.ipynb #56ae12ff
 from __future__ import annotations
-import io, math, time
+import io, math
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
