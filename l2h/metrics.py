@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import spearmanr
-from .hierarchy import Hierarchy, as_hierarchy, leaf_names, predict, clades
+from .hierarchy import Hierarchy, as_hierarchy, leaf_names, predict
 from .newick import NewickTree, parse_newick
 
 # %% auto #0
@@ -354,14 +354,24 @@ def lca_correlation(
     return _spearman(_lca_sizes(h.children.tolist(), K)[pairs], _lca_sizes(nodes, K)[pairs])
 
 # %% ../nbs/02_metrics.ipynb #708e1937
-def _nontrivial(leaf_sets, K: int) -> set[frozenset]:
-    return {c for c in map(frozenset, leaf_sets) if 1 < len(c) < K}
+def _leaf_keys(K: int) -> np.ndarray:
+    "Two random 64-bit numbers for each of K leaves, the same in every call (both trees must key their leaves alike)."
+    return np.random.default_rng(20250713).integers(0, 2**64, size=(K, 2), dtype=np.uint64)
+
+def _clade_keys(nodes, K: int) -> set[tuple[int, int]]:
+    "The keys of the non-trivial clades of a tree given as its internal nodes over leaves 0..K−1, children first."
+    keys, size = np.zeros((K + len(nodes), 2), dtype=np.uint64), np.ones(K + len(nodes), dtype=np.int64)
+    keys[:K] = _leaf_keys(K)
+    for v, children in enumerate(nodes, start=K):
+        keys[v] = keys[children].sum(0, dtype=np.uint64)  # uint64 sums wrap around: arithmetic modulo 2⁶⁴
+        size[v] = size[children].sum()
+    inner = K + np.flatnonzero((size[K:] > 1) & (size[K:] < K))
+    return set(map(tuple, keys[inner].tolist()))
 
 def _clade_sets(hierarchy, reference) -> tuple[set, set]:
-    "The non-trivial clades of our tree and of the reference, as sets of our cluster ids."
+    "The keys of the non-trivial clades of our tree and of the reference (its leaves numbered as our clusters)."
     h, nodes = _aligned_trees(hierarchy, reference)
-    K = h.n_clusters
-    return _nontrivial(clades(h), K), _nontrivial((m.tolist() for m in _members(nodes, K)[K:]), K)
+    return _clade_keys(h.children.tolist(), h.n_clusters), _clade_keys(nodes, h.n_clusters)
 
 def _share(part: set, whole: set, what: str) -> float:
     if not whole: raise ValueError(f"{what} has no clade between one leaf and all leaves, so the share is undefined")

@@ -459,3 +459,12 @@ def test_weight_ward_equals_scipy():
     assert weight_ward_hierarchy(torch.from_numpy(W)) == from_linkage(linkage(W, 'ward'))
     with pytest.raises(ValueError, match='at least 2 rows'): weight_ward_hierarchy(W[:1])
     with pytest.raises(ValueError, match='NaN'): weight_ward_hierarchy(np.full((3, 2), np.nan))
+
+
+def test_clade_scores_of_a_caterpillar_at_imagenet_21k_size():
+    "Clades are compared by keys built bottom-up: a 21,841-deep tree costs O(K), where leaf sets would be K²/2 ids."
+    K = 21841
+    deep = Hierarchy(children=[[0, 1]] + [[K + t - 1, t + 1] for t in range(1, K - 1)])
+    swapped = Hierarchy(children=[[0, 2]] + [[K, 1]] + [[K + t - 1, t + 1] for t in range(2, K - 1)])  # one clade differs
+    assert clade_recall(deep, deep) == 1 and robinson_foulds(deep, deep.to_newick()) == 0
+    assert robinson_foulds(deep, swapped) == pytest.approx(2 / (2 * (K - 2)))
