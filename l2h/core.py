@@ -375,13 +375,12 @@ class _NodeSums(NamedTuple):
     filled: np.ndarray         # clusters with samples, n⁺
     mean_deficits: np.ndarray  # Σ over those clusters of their mean d, D
 
-    def score_parts(self, score: str) -> tuple[np.ndarray, np.ndarray]:
-        "(whole, deficit) of every node's score whole − deficit."
-        if score == 'sum': return self.samples, self.deficits
-        if score == 'mean':
-            return (self.samples > 0).astype(np.int64), np.divide(self.deficits, self.samples, out=np.zeros_like(self.deficits),
-                                                                   where=self.samples > 0)
-        return self.filled, self.mean_deficits
+    def score_parts(self, score: str, at=slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        "(whole, deficit) of the score whole − deficit of the nodes `at` (all of them by default)."
+        n, d = self.samples[at], self.deficits[at]
+        if score == 'sum': return n, d
+        if score == 'mean': return (n > 0).astype(np.int64), np.divide(d, n, out=np.zeros_like(d), where=n > 0)
+        return self.filled[at], self.mean_deficits[at]
 
 def _node_sums(count: np.ndarray, sum_d: np.ndarray) -> _NodeSums:
     "Room for all 2K − 1 nodes, the K clusters filled in from their sample counts and sums of deficits."
@@ -450,8 +449,7 @@ def logits_to_hierarchy(logits,                       # N × K: NumPy array, mem
         members[new], members[G], members[P] = np.concatenate([members[G], members[P]]), None, None  # O(K) in all
         node_of[members[new]] = new
         for arr in (*sums, size): arr[new] = arr[G] + arr[P]
-        parts = sums.score_parts(score)
-        whole[new], deficit[new] = parts[0][new], parts[1][new]
+        (whole[new],), (deficit[new],) = sums.score_parts(score, [new])  # only the new node's score changes
         caps = [max(caps[0], deficit[new]), max(caps[1], whole[new])]
         children[t] = G, P
         merge_scores.append(whole[G] - deficit[G]); affinities.append(affinity)
