@@ -13,7 +13,7 @@ from .newick import NewickTree, parse_newick
 
 # %% auto #0
 __all__ = ['cluster_acc', 'nmi', 'ari', 'leaf_purity', 'dendrogram_purity', 'Scores', 'level_scores', 'evaluate',
-           'lca_correlation', 'clade_recall', 'clade_precision', 'robinson_foulds', 'compare_trees']
+           'lca_correlation', 'clade_keys', 'clade_recall', 'clade_precision', 'robinson_foulds', 'compare_trees']
 
 # %% ../nbs/02_metrics.ipynb #c7c7b10e
 def _as_1d(values, name: str) -> np.ndarray:
@@ -358,13 +358,18 @@ def _leaf_keys(K: int) -> np.ndarray:
     "Two random 64-bit numbers for each of K leaves, the same in every call (both trees must key their leaves alike)."
     return np.random.default_rng(20250713).integers(0, 2**64, size=(K, 2), dtype=np.uint64)
 
-def _clade_keys(nodes, K: int) -> set[tuple[int, int]]:
-    "The keys of the non-trivial clades of a tree given as its internal nodes over leaves 0..K−1, children first."
+def _node_keys(nodes, K: int) -> tuple[np.ndarray, np.ndarray]:
+    "Key and number of leaves of every node of a tree given as its internal nodes over leaves 0..K−1, children first."
     keys, size = np.zeros((K + len(nodes), 2), dtype=np.uint64), np.ones(K + len(nodes), dtype=np.int64)
     keys[:K] = _leaf_keys(K)
     for v, children in enumerate(nodes, start=K):
         keys[v] = keys[children].sum(0, dtype=np.uint64)  # uint64 sums wrap around: arithmetic modulo 2⁶⁴
         size[v] = size[children].sum()
+    return keys, size
+
+def _clade_keys(nodes, K: int) -> set[tuple[int, int]]:
+    "The keys of the non-trivial clades of a tree given as its internal nodes over leaves 0..K−1, children first."
+    keys, size = _node_keys(nodes, K)
     inner = K + np.flatnonzero((size[K:] > 1) & (size[K:] < K))
     return set(map(tuple, keys[inner].tolist()))
 
@@ -376,6 +381,13 @@ def _clade_sets(hierarchy, reference) -> tuple[set, set]:
 def _share(part: set, whole: set, what: str) -> float:
     if not whole: raise ValueError(f"{what} has no clade between one leaf and all leaves, so the share is undefined")
     return len(part & whole) / len(whole)
+
+# %% ../nbs/02_metrics.ipynb #6a84ed63
+def clade_keys(hierarchy  # a `Hierarchy` or a scipy linkage
+              ) -> np.ndarray:
+    "The 128-bit key of the clade (leaf set) each merge forms: (K−1) × 2 uint64, in merge order; equal sets, equal keys."
+    h = as_hierarchy(hierarchy)
+    return _node_keys(h.children.tolist(), h.n_clusters)[0][h.n_clusters:]
 
 # %% ../nbs/02_metrics.ipynb #5e1d8166
 def clade_recall(
