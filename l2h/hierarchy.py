@@ -89,7 +89,8 @@ class Hierarchy:
                  merge_scores=None,      # the score of G* at each merge
                  merge_affinities=None,  # the partner's mean rp at each merge
                  *,
-                 children=None):         # instead of `merges`: the (K−1)×2 node ids each merge joins, G*'s first
+                 children=None,          # instead of `merges`: the (K−1)×2 node ids each merge joins, G*'s first
+                 support=None):          # per merge: the share of bootstrap replicates that have its clade
         if (merges is None) == (children is None): raise TypeError("give a hierarchy's merges or its children, one of the two")
         if merges is not None:
             with _field('merges'): merges = _as_merges(merges)
@@ -110,6 +111,7 @@ class Hierarchy:
         self.cluster_scores = _optional_array(cluster_scores, K, 'cluster_scores', 'cluster', integer=False)
         self.merge_scores = _optional_array(merge_scores, K - 1, 'merge_scores', 'merge', integer=False)
         self.merge_affinities = _optional_array(merge_affinities, K - 1, 'merge_affinities', 'merge', integer=False)
+        self.support = support
 
     @property
     def names(self) -> list[str] | None:
@@ -119,6 +121,18 @@ class Hierarchy:
     @names.setter
     def names(self, names):
         with _field('names'): self._names = None if names is None else _as_names(names, self.n_clusters)
+
+    @property
+    def support(self) -> np.ndarray | None:
+        "Per merge, the share of bootstrap replicates whose tree has the clade it forms (`l2h.stability`), or `None`."
+        return self._support
+
+    @support.setter
+    def support(self, values):
+        s = _optional_array(values, self.n_clusters - 1, 'support', 'merge', integer=False)
+        if s is not None and ((s < 0) | (s > 1)).any():
+            with _field('support'): raise ValueError(f"support must be shares between 0 and 1, got {s[(s < 0) | (s > 1)][0]}")
+        self._support = s
 
     @property
     def merges(self) -> tuple:
@@ -290,8 +304,12 @@ def leaf_order(h: Hierarchy) -> np.ndarray:
     return np.array([v for v in preorder(h) if v < h.n_clusters])
 
 # %% ../nbs/01_hierarchy.ipynb #d5757a46
+def _support_label(h: Hierarchy, t: int) -> str:
+    "Merge t's support as Newick writes an internal node's support value (3 digits), or nothing."
+    return '' if h.support is None else f'{h.support[t]:.3g}'
+
 def to_newick(h: Hierarchy, names=None) -> str:
-    "The tree as a Newick string (topology; leaves named, internal nodes not)."
+    "The tree as a Newick string (topology; leaves named, internal nodes labelled by their `support` when it is set)."
     K, labels, out = h.n_clusters, leaf_names(h, names), []
     stack = [2 * K - 2]
     while stack:
@@ -301,7 +319,7 @@ def to_newick(h: Hierarchy, names=None) -> str:
         else:
             a, b = h.children[v - K].tolist()
             out.append('(')
-            stack.extend([')', b, ',', a])
+            stack.extend([')' + _support_label(h, v - K), b, ',', a])
     return ''.join(out) + ';'
 
 # %% ../nbs/01_hierarchy.ipynb #99bd217d
@@ -317,6 +335,7 @@ def to_ete3(h: Hierarchy, names=None):
     for t, (a, b) in enumerate(h.children.tolist()):
         parent = Tree()
         parent.add_features(node_id=K + t)
+        if h.support is not None: parent.support = float(h.support[t])
         parent.add_child(nodes[a]); parent.add_child(nodes[b])
         nodes.append(parent)
     return nodes[-1]
@@ -356,7 +375,7 @@ def clades(h: Hierarchy) -> list[frozenset]:
 # %% ../nbs/01_hierarchy.ipynb #82d1203b
 _FORMAT = 'l2h.hierarchy'
 _VERSIONS = (1, 2)  # the versions of the file this l2h reads; `save` writes the last
-_STATS = ('counts', 'cluster_scores', 'merge_scores', 'merge_affinities')
+_STATS = ('counts', 'cluster_scores', 'merge_scores', 'merge_affinities', 'support')
 
 def save(h: Hierarchy, path):
     "Save `h` as JSON at `path`, atomically."
@@ -411,6 +430,13 @@ def _layout(h: Hierarchy, heights) -> tuple[np.ndarray, np.ndarray]:
     for t, (a, b) in enumerate(h.children.tolist()): pos[K + t] = (pos[a] + pos[b]) / 2
     return pos, np.concatenate([np.zeros(K), _check_heights(h, heights)])
 
+# %% ../nbs/01_hierarchy.ipynb #d6aa1bbe
+def _draw_support(ax, pos: np.ndarray, top: np.ndarray, support: np.ndarray, vertical: bool):
+    "Each merge's support, in percent as phylogenetic trees show it, in small grey type beside its node."
+    for x, y, s in zip(pos, top, support):
+        ax.annotate(f'{100 * s:.0f}', (x, y) if vertical else (y, x), xytext=(-1, 1), textcoords='offset points',
+                    ha='right', va='bottom', fontsize=6, color='0.35')
+
 # %% ../nbs/01_hierarchy.ipynb #df45b49c
 _ORIENTATIONS = ('top', 'bottom', 'left', 'right')
 
@@ -432,6 +458,7 @@ def plot(h: Hierarchy, names=None, ax=None, orientation: str = 'left', heights=N
         long_side = float(np.clip(0.16 * K, 4, 40)) if K <= max_labels else 8.
         _, ax = plt.subplots(figsize=(long_side, 5) if vertical else (7, long_side))
     ax.add_collection(LineCollection(segs, colors=color, linewidths=linewidth or (1. if K < 200 else 0.5)))
+    if h.support is not None and K <= max_labels: _draw_support(ax, pos[K:], top, h.support, vertical)
     span, hmax = (-0.5, K - 0.5), height.max() * 1.02
     leaf_axis, height_axis = (ax.xaxis, ax.yaxis) if vertical else (ax.yaxis, ax.xaxis)
     (ax.set_xlim, ax.set_ylim)[not vertical](span)
