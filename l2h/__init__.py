@@ -15,3 +15,4 @@ from .wordnet import *
 from .logits import load_model, image_folder, extract_logits, extract_features, extract_images, Extraction
 from .flat import kmeans, kmeans_logits, centroid_logits, cluster_file, log_mean_softmax
 from .demo import *
+from .stability import *

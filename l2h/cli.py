@@ -7,13 +7,14 @@ from __future__ import annotations
 import argparse, io, sys, time
 from pathlib import Path
 import numpy as np
-from .core import as_logits, assignments, logits_to_hierarchy, SCORES
+from .core import as_logits, assignments, logits_to_hierarchy, prepare_logits, SCORES
 from .hierarchy import Hierarchy
 from .io import check_output_folder, one_line, read_labels, read_logits, read_names, write_output_set
 from .metrics import compare_trees, evaluate
 from .logits import ImageRun, extract_images
 from .flat import centroids_path, cluster_file
 from .demo import run_demo
+from .stability import bootstrap_support
 
 # %% auto #0
 __all__ = ['write_outputs', 'build', 'demo', 'extract', 'features', 'cluster', 'main']
@@ -51,8 +52,17 @@ def _describe(h: Hierarchy, logits, seconds: float) -> str:
     return '\n'.join([f"L2H: {N} samples × {K} clusters{f' ({empty} empty)' if empty else ''} → {K - 1} merges in {seconds:.2f} s",
                       f"  root joins {len(g)} clusters {group(g)}", f"        with {len(p)} clusters {group(p)}"])
 
+# %% ../nbs/09_cli.ipynb #7a2a628c
+def _add_support(h: Hierarchy, prepared, n_boot: int, score: str) -> str:
+    "Set `h.support` from `n_boot` bootstrap replicates (a progress bar on a terminal); one line on the result."
+    start = time.perf_counter()
+    h.support = bootstrap_support(prepared, h, n_boot=n_boot, score=score)
+    below_root = h.support[:-1]
+    return (f"  bootstrap: {n_boot} replicates in {time.perf_counter() - start:.1f} s; of {len(below_root)} clades below "
+            f"the root, {int((below_root >= 0.95).sum())} have support ≥ 0.95, {int((below_root >= 0.5).sum())} ≥ 0.5")
+
 # %% ../nbs/09_cli.ipynb #bab1d9df
-def build(logits, names=None, labels=None, out='l2h-out', score='sum_of_means', device=None) -> Hierarchy:
+def build(logits, names=None, labels=None, out='l2h-out', score='sum_of_means', device=None, bootstrap=0) -> Hierarchy:
     "Read logits (and optional names and labels), build the L2H hierarchy, write its files into `out` and report."
     check_output_folder(out, _OUTPUTS)
     L = as_logits(read_logits(logits))
@@ -60,9 +70,11 @@ def build(logits, names=None, labels=None, out='l2h-out', score='sum_of_means', 
     cluster_names = read_names(names, K) if names else None
     y = read_labels(labels, N) if labels else None
     start = time.perf_counter()
-    h = logits_to_hierarchy(L, score=score, device=device)
+    prepared = prepare_logits(L, device=device)  # the first pass, shared with the bootstrap
+    h = logits_to_hierarchy(prepared, score=score)
     h.names = cluster_names
     summary = _describe(h, L, time.perf_counter() - start)
+    if bootstrap: summary += '\n' + _add_support(h, prepared, bootstrap, score)
     written = write_outputs(h, out)  # before any report: a run that could not write its results says only that
     print(summary)
     if y is not None: print(evaluate(h, assignments(L), y))
@@ -159,6 +171,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument('--out', default='l2h-out', help='output folder (default: l2h-out)')
     b.add_argument('--score', default='sum_of_means', choices=SCORES)
     b.add_argument('--device', help='torch device, e.g. cuda (default: where the logits are)')
+    b.add_argument('--bootstrap', type=int, default=0, metavar='B', help='bootstrap replicates for every clade\'s support (default: none)')
     _image_arguments(sub.add_parser('extract', help='logits of a torchvision classifier on a folder of images'), 'logits.npy')
     f = sub.add_parser('features', help='penultimate features of a torchvision model on a folder of images')
     _image_arguments(f, 'features.npy')
