@@ -16,7 +16,7 @@ from .flat import centroids_path, cluster_file
 from .demo import run_demo
 
 # %% auto #0
-__all__ = ['write_outputs', 'build', 'demo', 'extract', 'features', 'cluster', 'reproduce', 'main']
+__all__ = ['write_outputs', 'build', 'demo', 'extract', 'features', 'cluster', 'turtle', 'reproduce', 'main']
 
 # %% ../nbs/09_cli.ipynb #1a2a8f65
 def _png(h: Hierarchy) -> bytes:
@@ -135,6 +135,44 @@ def cluster(features, k: int, out='logits.npy', *, cosine: bool = False, tempera
           f"  wrote {out}, {centroids_path(out)}\n  next: l2h build {out}")
     return fit
 
+# %% ../nbs/09_cli.ipynb #df4dd484
+from .flat import turtle as turtle_logits
+from .io import atomic_write, read_features
+
+def turtle(features: list, k: int, out='logits.npy', *, gamma: float = 10.0, iters: int = 6000, inner_steps: int = 10,
+           inner_lr: float = 1e-3, outer_lr: float = 1e-3, batch_size: int = 10000, warm_start: bool = False,
+           seed: int = 0, device=None):
+    "`l2h turtle`: TURTLE on the features of one or more representation spaces (.npy files); writes its logits for `l2h build`."
+    out = Path(out)
+    if out.suffix != '.npy': raise ValueError(f"out must be a .npy file, got {out}")
+    spaces = [read_features(f) for f in features]
+    start = time.perf_counter()
+    L = turtle_logits(spaces, k, gamma=gamma, iters=iters, inner_steps=inner_steps, inner_lr=inner_lr, outer_lr=outer_lr,
+                      batch_size=batch_size, warm_start=warm_start, seed=seed, device=device)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, _npy(L.numpy()))
+    sizes = np.bincount(L.argmax(1).numpy(), minlength=k)
+    print(f"TURTLE: {len(L)} samples × {' + '.join(str(X.shape[1]) for X in spaces)} features → {k} clusters "
+          f"({int((sizes > 0).sum())} in use, sizes {int(sizes.min())}–{int(sizes.max())}) in {iters} iterations, "
+          f"{time.perf_counter() - start:.1f} s\n  wrote {out}\n  next: l2h build {out}")
+    return L
+
+def _turtle_arguments(sub):
+    "The parser of `l2h turtle`, among the subcommands `sub`."
+    t = sub.add_parser('turtle', help='TURTLE on the features of one or more representation spaces into logits for l2h build')
+    t.add_argument('features', nargs='+', help='N×d features (.npy), one file per representation space, rows in one order')
+    t.add_argument('--k', type=int, required=True, help='number of clusters')
+    t.add_argument('--out', default='logits.npy')
+    t.add_argument('--gamma', type=float, default=10.0, help='weight of the entropy of the mean label (default: 10)')
+    t.add_argument('--iters', type=int, default=6000)
+    t.add_argument('--inner-steps', type=int, default=10)
+    t.add_argument('--inner-lr', type=float, default=1e-3)
+    t.add_argument('--outer-lr', type=float, default=1e-3)
+    t.add_argument('--batch-size', type=int, default=10000)
+    t.add_argument('--warm-start', action='store_true', help='keep the inner classifiers from one iteration to the next')
+    t.add_argument('--seed', type=int, default=0)
+    t.add_argument('--device')
+
 # %% ../nbs/09_cli.ipynb #ffb79f87
 from .reproduce import DATASETS, SPACES, reproduce_table1
 
@@ -207,13 +245,15 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument('--max-iter', type=int, default=100)
     c.add_argument('--tol', type=float, default=1e-4)
     c.add_argument('--device')
+    _turtle_arguments(sub)
     d = sub.add_parser('demo', help='run L2H on a planted example')
     d.add_argument('--out', default='l2h-demo', help='output folder (default: l2h-demo)')
     d.add_argument('--seed', type=int, default=0)
     _reproduce_arguments(sub)
     return p
 
-_COMMANDS = dict(build=build, extract=extract, features=features, cluster=cluster, demo=demo, reproduce=reproduce)
+_COMMANDS = dict(build=build, extract=extract, features=features, cluster=cluster, turtle=turtle, demo=demo,
+                 reproduce=reproduce)
 
 def main(argv=None) -> int:
     "Entry point of the `l2h` command; returns the exit status (2 for bad input)."
