@@ -10,6 +10,15 @@ from l2h.metrics import cluster_acc
 FAST = dict(iters=100, inner_lr=1e-2, outer_lr=1e-2, progress=False)  # small problems learn in 100 larger steps
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    "These problems are tiny: a second thread only adds waits (20× slower on a busy machine)."
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def views(seed, n=200, k=4, dims=(8, 12), spread=3.0):
     "Two views of `n` samples from `k` equal groups: each view its own Gaussian centres, `spread` apart, unit noise."
     rng = np.random.default_rng(seed)
@@ -78,7 +87,7 @@ def test_bad_input_is_refused_in_one_line(features, k, kw, error, words):
     nan = Xs[1].copy(); nan[7, 2] = np.nan
     features = {'good': Xs, 'mismatched': [Xs[0], Xs[1][:199]], 'nan': [Xs[0], nan]}.get(features, features) \
         if isinstance(features, str) else features
-    with pytest.raises(error) as e: turtle(features, k, iters=1, progress=False, **kw)
+    with pytest.raises(error) as e: turtle(features, k, **{'iters': 1, 'progress': False, **kw})
     assert words in str(e.value) and '\n' not in str(e.value)
 
 
