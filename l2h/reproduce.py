@@ -40,25 +40,18 @@ def _needs(package: str, space: str):
     if find_spec(package) is None:
         raise ValueError(f"the space {space} needs the package {package}: pip install \"l2h[reproduce]\"")
 
-class _ImageEncoder(nn.Module):
-    "An open_clip model's image tower as a module of its own: images → image embeddings."
-    def __init__(self, clip: nn.Module):
-        super().__init__()
-        self.clip = clip
-    def forward(self, x): return self.clip.encode_image(x)
-
 def _clip_vitl14(download: bool) -> Backbone:
-    "CLIP ViT-L/14 (OpenAI's weights, through open_clip); offline, only from the Hugging Face cache."
+    "CLIP ViT-L/14's image tower (OpenAI's weights, through open_clip); offline, only from the Hugging Face cache."
     _needs('open_clip', 'clip_vitl14')
-    import open_clip
-    if not download:  # huggingface_hub reads this flag on every call: with it, cached files only
-        import huggingface_hub.constants as hf
-        hf.HF_HUB_OFFLINE = True
+    import open_clip, huggingface_hub.constants as hf
+    offline = hf.HF_HUB_OFFLINE
+    hf.HF_HUB_OFFLINE = offline or not download  # huggingface_hub consults it per request: cached files only
     try: clip, _, transform = open_clip.create_model_and_transforms('ViT-L-14', pretrained='openai')
     except Exception as e:  # open_clip raises whatever its downloaders raise
         raise ValueError(f"cannot load the CLIP ViT-L/14 weights ({type(e).__name__}: {e}); "
                          "download=True (l2h reproduce --download) fetches them when online") from e
-    return Backbone(_ImageEncoder(clip), transform)
+    finally: hf.HF_HUB_OFFLINE = offline
+    return Backbone(clip.visual, transform)  # encode_image without its optional normalisation; the text tower stays behind
 
 # %% ../nbs/11_reproduce.ipynb #2de93f45
 def _dinov2_vitg14(download: bool) -> Backbone:
