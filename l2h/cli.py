@@ -177,11 +177,11 @@ def _turtle_arguments(sub):
 from .reproduce import DATASETS, SPACES, reproduce_table1
 
 def reproduce(dataset: str, root, *, spaces=('clip_vitl14', 'dinov2_vitg14'), out='l2h-reproduce', train: bool = False,
-              download: bool = False, iters: int = 6000, gamma: float = 10.0, seed: int = 0, batch_size: int = 256,
-              device=None, workers: int | None = None):
+              download: bool = False, raw_features: bool = False, iters: int = 6000, gamma: float = 10.0, seed: int = 0,
+              batch_size: int = 256, device=None, workers: int | None = None):
     "`l2h reproduce`: the paper's Table 1 pipeline on the dataset in `root`; prints the scores beside the paper's."
-    r = reproduce_table1(dataset, root, spaces=spaces, out=out, train=train, download=download, iters=iters, gamma=gamma,
-                         seed=seed, batch_size=batch_size, device=device, workers=workers)
+    r = reproduce_table1(dataset, root, spaces=spaces, out=out, train=train, download=download, unit_length=not raw_features,
+                         iters=iters, gamma=gamma, seed=seed, batch_size=batch_size, device=device, workers=workers)
     res = r.results
     took = ', '.join(f'{k} {v:.1f} s' for k, v in res['seconds'].items())
     print(f"{dataset}, {res['split']} split: {res['n']} images, K = {res['k']}, spaces {' + '.join(spaces)} ({took})")
@@ -199,6 +199,7 @@ def _reproduce_arguments(sub):
     p.add_argument('--download', action='store_true', help='fetch the dataset and weights that are not here (online)')
     p.add_argument('--out', default='l2h-reproduce', help='folder for features, logits, hierarchy, results (default: l2h-reproduce)')
     p.add_argument('--train', action='store_true', help='cluster the training split (default: the test split; ImageNet: val)')
+    p.add_argument('--raw-features', action='store_true', help='give TURTLE the features as extracted (default: rows at unit length)')
     p.add_argument('--iters', type=int, default=6000, help="TURTLE's iterations (default: 6000)")
     p.add_argument('--gamma', type=float, default=10.0, help="TURTLE's entropy weight (default: 10)")
     p.add_argument('--seed', type=int, default=0)

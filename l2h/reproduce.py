@@ -192,6 +192,7 @@ def reproduce_table1(
     out='l2h-reproduce',                 # the folder for features, logits, hierarchy and results
     train: bool = False,                 # cluster the training split instead of the test split (ImageNet: validation)
     download: bool = False,              # fetch data and weights that are not here (online only)
+    unit_length: bool = True,            # scale each space's feature rows to unit length before TURTLE
     iters: int = 6000,                   # TURTLE's outer iterations
     gamma: float = 10.0,                 # TURTLE's entropy weight
     seed: int = 0,                       # TURTLE's seed
@@ -216,6 +217,7 @@ def reproduce_table1(
         features.append(F); labels = y
         seconds[space] = time.perf_counter() - start
     start = time.perf_counter()
+    if unit_length: features = [F / np.linalg.norm(F, axis=1, keepdims=True).clip(1e-12) for F in features]
     logits = turtle(features, spec.classes, gamma=gamma, iters=iters, seed=seed, device=device, progress=progress)
     seconds['turtle'] = time.perf_counter() - start
     start = time.perf_counter()
@@ -228,7 +230,7 @@ def reproduce_table1(
     _save_npy(written['logits'], np.asarray(torch.as_tensor(logits).cpu(), dtype=np.float32))
     h.save(written['hierarchy'])
     results = dict(dataset=dataset, split='train' if train else 'test', n=len(labels), k=spec.classes, spaces=list(spaces),
-                   turtle=dict(iters=iters, gamma=gamma, seed=seed), scores={k: dict(v) for k, v in scores.items()},
+                   turtle=dict(iters=iters, gamma=gamma, seed=seed, unit_length=unit_length), scores={k: dict(v) for k, v in scores.items()},
                    paper=theirs, paper_source=reported['source'], seconds=seconds,
                    files={k: str(v) for k, v in written.items()} | {s: str(out / f'{stem}.{s}.npy') for s in spaces})
     atomic_write(written['results'], json.dumps(results, indent=1) + '\n')

@@ -70,6 +70,7 @@ def test_the_pipeline_writes_features_logits_hierarchy_and_results(tmp_path, reg
     results = json.loads((out / 'fake-test.results.json').read_text())
     assert (results['dataset'], results['split'], results['n'], results['k']) == ('fake', 'test', 48, 4)
     assert results['spaces'] == ['tiny_a', 'tiny_b'] and results['paper'] is None
+    assert results['turtle'] == dict(iters=20, gamma=10.0, seed=0, unit_length=True)
     assert results['paper_source'].startswith('arXiv 2410.07858')
     assert set(results['scores']) == {'leaves'} and set(results['scores']['leaves']) == {'nmi', 'acc', 'ari', 'dp', 'lp'}
     assert all(0 <= v <= 1 for k, v in results['scores']['leaves'].items() if k != 'ari')
@@ -114,9 +115,9 @@ def test_an_interrupted_extraction_resumes(tmp_path, registered):
 
 
 def test_coarser_levels_get_rows_of_their_own(tmp_path, registered):
-    r = run(tmp_path, dataset='fake_levels', train=True)
+    r = run(tmp_path, dataset='fake_levels', train=True, unit_length=False)
     assert list(r.scores) == ['leaves', 'pairs'] and r.results['split'] == 'train'
-    assert (tmp_path / 'out' / 'fake_levels-train.results.json').exists()
+    assert json.loads((tmp_path / 'out' / 'fake_levels-train.results.json').read_text())['turtle']['unit_length'] is False
 
 
 def test_scores_against_hand_made_tree_and_the_paper():
@@ -134,12 +135,13 @@ def test_scores_against_hand_made_tree_and_the_paper():
 
 def test_the_command_prints_the_table_and_writes_the_results(tmp_path, registered, capsys):
     code = main(['reproduce', '--dataset', 'fake', '--root', str(tmp_path), '--spaces', 'tiny_a', 'tiny_b',
-                 '--out', str(tmp_path / 'out'), '--iters', '20', '--workers', '0'])
+                 '--out', str(tmp_path / 'out'), '--iters', '20', '--workers', '0', '--raw-features'])
     said = capsys.readouterr().out
     assert code == 0, said
     assert 'fake, test split: 48 images, K = 4, spaces tiny_a + tiny_b' in said
     assert 'nmi' in said and 'dp' in said and 'paper: arXiv 2410.07858' in said
-    assert json.loads((tmp_path / 'out' / 'fake-test.results.json').read_text())['n'] == 48
+    results = json.loads((tmp_path / 'out' / 'fake-test.results.json').read_text())
+    assert results['n'] == 48 and results['turtle']['unit_length'] is False
 
 
 def test_missing_data_is_one_line_and_exit_2_before_any_weights(tmp_path, registered):
