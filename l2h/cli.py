@@ -17,7 +17,7 @@ from .demo import run_demo
 from .stability import bootstrap_support
 
 # %% auto #0
-__all__ = ['write_outputs', 'build', 'demo', 'extract', 'features', 'cluster', 'turtle', 'main']
+__all__ = ['write_outputs', 'build', 'demo', 'extract', 'features', 'cluster', 'turtle', 'reproduce', 'main']
 
 # %% ../nbs/09_cli.ipynb #1a2a8f65
 def _png(h: Hierarchy) -> bytes:
@@ -185,6 +185,40 @@ def _turtle_arguments(sub):
     t.add_argument('--seed', type=int, default=0)
     t.add_argument('--device')
 
+# %% ../nbs/09_cli.ipynb #ffb79f87
+from .reproduce import DATASETS, SPACES, reproduce_table1
+
+def reproduce(dataset: str, root, *, spaces=('clip_vitl14', 'dinov2_vitg14'), out='l2h-reproduce', train: bool = False,
+              download: bool = False, raw_features: bool = False, iters: int = 6000, gamma: float = 10.0, seed: int = 0,
+              batch_size: int = 256, device=None, workers: int | None = None):
+    "`l2h reproduce`: the paper's Table 1 pipeline on the dataset in `root`; prints the scores beside the paper's."
+    r = reproduce_table1(dataset, root, spaces=spaces, out=out, train=train, download=download, unit_length=not raw_features,
+                         iters=iters, gamma=gamma, seed=seed, batch_size=batch_size, device=device, workers=workers)
+    res = r.results
+    took = ', '.join(f'{k} {v:.1f} s' for k, v in res['seconds'].items())
+    print(f"{dataset}, {res['split']} split: {res['n']} images, K = {res['k']}, spaces {' + '.join(spaces)} ({took})")
+    print(r.table)
+    print(f"  paper: {res['paper_source']}\n  wrote {res['files']['results']}, {res['files']['hierarchy']}")
+    return r
+
+def _reproduce_arguments(sub):
+    "The subcommand `l2h reproduce` and its arguments."
+    p = sub.add_parser('reproduce', help="the paper's Table 1: features, TURTLE, L2H, and the scores beside the paper's")
+    p.add_argument('--dataset', required=True, choices=sorted(DATASETS))
+    p.add_argument('--root', required=True, help='the folder the dataset is in (or is to be downloaded to)')
+    p.add_argument('--spaces', nargs='+', default=['clip_vitl14', 'dinov2_vitg14'], choices=sorted(SPACES),
+                   help='representation spaces (default: clip_vitl14 dinov2_vitg14; pip install "l2h[reproduce]")')
+    p.add_argument('--download', action='store_true', help='fetch the dataset and weights that are not here (online)')
+    p.add_argument('--out', default='l2h-reproduce', help='folder for features, logits, hierarchy, results (default: l2h-reproduce)')
+    p.add_argument('--train', action='store_true', help='cluster the training split (default: the test split; ImageNet: val)')
+    p.add_argument('--raw-features', action='store_true', help='give TURTLE the features as extracted (default: rows at unit length)')
+    p.add_argument('--iters', type=int, default=6000, help="TURTLE's iterations (default: 6000)")
+    p.add_argument('--gamma', type=float, default=10.0, help="TURTLE's entropy weight (default: 10)")
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--batch-size', type=int, default=256, help='images per extraction batch')
+    p.add_argument('--device', help='torch device (default: the GPU if there is one, else the CPU)')
+    p.add_argument('--workers', type=int, help='data-loading processes (default: min(8, CPUs))')
+
 # %% ../nbs/09_cli.ipynb #1fbdb746
 def _image_arguments(p: argparse.ArgumentParser, out: str):
     "The arguments `l2h extract` and `l2h features` share."
@@ -229,9 +263,11 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser('demo', help='run L2H on a planted example')
     d.add_argument('--out', default='l2h-demo', help='output folder (default: l2h-demo)')
     d.add_argument('--seed', type=int, default=0)
+    _reproduce_arguments(sub)
     return p
 
-_COMMANDS = dict(build=build, extract=extract, features=features, cluster=cluster, turtle=turtle, demo=demo)
+_COMMANDS = dict(build=build, extract=extract, features=features, cluster=cluster, turtle=turtle, demo=demo,
+                 reproduce=reproduce)
 
 def main(argv=None) -> int:
     "Entry point of the `l2h` command; returns the exit status (2 for bad input)."

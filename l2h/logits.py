@@ -18,7 +18,7 @@ from .io import atomic_write, progress_bar
 
 # %% auto #0
 __all__ = ['Classifier', 'load_model', 'ImageFiles', 'image_folder', 'Extraction', 'extract_logits', 'init_distributed',
-           'penultimate', 'extract_features', 'ImageRun', 'extract_images']
+           'penultimate', 'extract_features', 'extract_embeddings', 'ImageRun', 'extract_images']
 
 # %% ../nbs/03_logits.ipynb #86e18a70
 class Classifier(NamedTuple):
@@ -624,6 +624,16 @@ def extract_features(model: nn.Module, dataset, *, layer: str | None = None, bat
     "The features `model`'s last linear layer (or `layer`) reads, for every item of `dataset`, in order."
     net = penultimate(model, layer)
     return _extract(net, dataset, desc='features', kind=f'features:{net.layer}', batch_size=batch_size, device=device,
+                    num_workers=num_workers, amp=amp, out=out, progress=progress)[0]
+
+# %% ../nbs/03_logits.ipynb #04c69ab8
+def extract_embeddings(encoder: nn.Module,            # a module mapping a batch of inputs to one row of features each
+                       dataset,                       # map-style: items x or (x, y)
+                       *, batch_size: int = 256, device=None, num_workers: int | None = None, amp=False,
+                       out=None,                      # a .npy to write (resumable); in memory when `None`
+                       progress: bool | None = None) -> Extraction | None:
+    "The N×D outputs of the feature extractor `encoder` on every item of `dataset`, in order, resumable like `extract_logits`."
+    return _extract(encoder, dataset, desc='features', kind='embeddings', batch_size=batch_size, device=device,
                     num_workers=num_workers, amp=amp, out=out, progress=progress)[0]
 
 # %% ../nbs/03_logits.ipynb #619650d1
