@@ -88,7 +88,8 @@ def demo(out='l2h-demo', seed=0) -> Hierarchy:
 # %% ../nbs/09_cli.ipynb #97406afa
 def _extraction_summary(kind: str, run: ImageRun, out) -> str:
     "What an extraction did: rows, time, images per second, rows done by an earlier run, and the files written."
-    n, k = run.result.outputs.shape
+    outputs = run.result.outputs
+    n, k = (sum(len(s) for s in outputs), outputs[0].shape[1]) if isinstance(outputs, list) else outputs.shape
     rate = f", {run.computed / run.seconds:,.1f} images/s" if run.computed else ''
     done = f" ({n - run.computed} of {n} rows were already done)" if run.computed < n else ''
     lines = [f"{kind}: {n} images × {k} in {run.seconds:.1f} s{rate}{done} → {out}"]
@@ -141,7 +142,7 @@ def _image_arguments(p: argparse.ArgumentParser, out: str):
     p.add_argument('--model', required=True, help='torchvision model, e.g. resnet50, vit_b_16, convnext_base')
     p.add_argument('--weights', default='DEFAULT', help='DEFAULT, a weights name (IMAGENET1K_V1, …), a .pth file, or none')
     p.add_argument('--data', required=True, help='image folder: one subfolder per class, or the images themselves')
-    p.add_argument('--out', default=out, help=f'output .npy, resumable (default: {out})')
+    p.add_argument('--out', default=out, help=f'output .npy, or a folder: one .npy shard per process; resumable (default: {out})')
     p.add_argument('--batch-size', type=int, default=256)
     p.add_argument('--device', help='torch device (default: the GPU if there is one, else the CPU)')
     p.add_argument('--amp', nargs='?', const=True, default=False, help='autocast: bf16 or fp16 (bare flag: bf16 where supported)')

@@ -233,7 +233,7 @@ def _read_torch(path: Path):
         raise ValueError(f"{path} holds a {type(obj).__name__}{where}, not a tensor: save the logits with torch.save(tensor, path)")
     return obj
 
-# %% ../nbs/01a_io.ipynb #1bde6ac5
+# %% ../nbs/01a_io.ipynb #97bd5f08
 _OF = re.compile(r'-(\d+)-of-(\d+)\.npy$')  # a shard's place and the number of shards, as a sharded extraction writes them
 
 def read_logit_shards(folder  # a folder of .npy files, each a block of rows of the logits
@@ -241,10 +241,14 @@ def read_logit_shards(folder  # a folder of .npy files, each a block of rows of 
     "The `.npy` shards in `folder`, in file-name order, as memory maps with the same columns and dtype."
     folder = Path(folder)
     if not folder.is_dir(): raise ValueError(f"{folder} is not a folder of .npy shards")
-    paths = sorted(p for p in folder.iterdir() if p.suffix == '.npy' and not p.name.startswith('.'))
+    paths = sorted(p for p in folder.iterdir()  # labels beside the shards, as a sharded extraction writes them, are none
+                   if p.suffix == '.npy' and not p.name.startswith('.') and not p.name.endswith('.labels.npy'))
     if not paths: raise ValueError(f"{folder} holds no .npy files: a folder of logits holds one .npy shard per block of rows")
     places = [_OF.search(p.name) for p in paths]
-    if all(places) and len({m[2] for m in places}) == 1 and len(paths) != int(places[0][2]):
+    if all(places) and len({m[2] for m in places}) > 1:
+        raise ValueError(f"{folder} mixes the shards of runs with {' and '.join(sorted({m[2] for m in places}))} "
+                         "processes: remove those of the run you do not want")
+    if all(places) and len(paths) != int(places[0][2]):
         raise ValueError(f"{folder} holds {len(paths)} of the {int(places[0][2])} shards its file names announce")
     shards = [_read_npy(_regular_file(p)) for p in paths]
     first = shards[0]
