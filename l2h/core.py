@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #479ea1c5
 from __future__ import annotations
-import math, warnings
+import math, reprlib, warnings
 from typing import NamedTuple
 import numpy as np
 import torch
@@ -13,8 +13,9 @@ from .io import progress_bar
 from .kernels import CpuKernels, cpu_kernels, argmax_rows, chunk_rows, check_finite, move_if_it_fits
 
 # %% auto #0
-__all__ = ['SCORES', 'TIE_RTOL', 'BACKENDS', 'as_logits', 'as_device', 'first_best', 'lowest_score', 'l2h_reference',
-           'assignments', 'TorchBackend', 'CompiledBackend', 'logits_to_hierarchy']
+__all__ = ['SCORES', 'TIE_RTOL', 'BACKENDS', 'as_logits', 'as_device', 'first_best', 'lowest_score', 'EmptyClusterWarning',
+           'as_sample_weight', 'l2h_reference', 'assignments', 'TorchBackend', 'CompiledBackend', 'PreparedLogits',
+           'prepare_logits', 'logits_to_hierarchy']
 
 # %% ../nbs/00_core.ipynb #d93e7a99
 def as_logits(logits) -> torch.Tensor:
@@ -83,13 +84,14 @@ def _below(whole: np.ndarray, deficit: np.ndarray, i: int, j) -> np.ndarray:
     "s_j − s_i from the parts of the scores, with the integer parts apart: (n_j − n_i) − (D_j − D_i)."
     return (whole[j] - whole[i]) - (deficit[j] - deficit[i])
 
-def lowest_score(whole,           # the integer part of every group's score (n⁺ for the paper's score), in list order
+def lowest_score(whole,           # the whole part of every group's score (n⁺ for the paper's score), in list order
                  deficit,         # the deficit part (D), same order
                  estimate=None,   # whole − deficit as floats, +inf where a position is not a living group
                  slack=None       # how far above the lowest estimate a group can still tie or be lower
                 ) -> int:
     "Position of G*: the first group whose score whole − deficit ties (see `TIE_RTOL`) with the lowest score."
-    n, D = np.asarray(whole, dtype=np.int64), np.asarray(deficit, dtype=np.float64)
+    n, D = np.asarray(whole), np.asarray(deficit, dtype=np.float64)
+    n = n.astype(np.int64 if n.dtype.kind in 'biu' else np.float64)  # 'sum' with sample weights: a weighted count
     estimate = n - D if estimate is None else np.asarray(estimate)  # off by a rounding of n: enough to rule groups out
     if slack is None: slack = _slack(D.max(), np.abs(n).max())
     near = np.flatnonzero(estimate <= estimate.min() + slack)
@@ -103,21 +105,47 @@ def lowest_score(whole,           # the integer part of every group's score (n�
     ties = np.abs(_below(n, D, low, near)) <= TIE_RTOL * np.maximum(D[near], D[low])
     return int(near[ties][0])
 
-def _slack(deficit_cap: float, whole_cap: int) -> float:
+def _slack(deficit_cap: float, whole_cap: float) -> float:
     "Room above the lowest estimate for ties (to `TIE_RTOL` of deficits up to `deficit_cap`) and for rounding."
-    return 2 * (TIE_RTOL * deficit_cap + 8 * np.finfo(np.float64).eps * max(1, int(whole_cap)))
+    return 2 * (TIE_RTOL * deficit_cap + 8 * np.finfo(np.float64).eps * max(1., float(whole_cap)))
 
 # %% ../nbs/00_core.ipynb #a93bbcad
 def _check_score(score: str):
     if score not in SCORES: raise ValueError(f"score must be one of {', '.join(SCORES)}; got {score!r}")
 
-def _warn_empty(counts: np.ndarray):
-    "Warn, naming them, about clusters no sample is assigned to."
+class EmptyClusterWarning(UserWarning):
+    "Some clusters have no sample (of positive weight) assigned: they score 0 and are merged first."
+
+def _warn_empty(counts: np.ndarray, weighted: bool = False):
+    "Warn, naming them, about clusters no sample (of positive weight) is assigned to."
     empty = np.flatnonzero(counts == 0)
     if empty.size:
         shown = ', '.join(map(str, empty[:10])) + (', …' if empty.size > 10 else '')
-        warnings.warn(f"{empty.size} of {counts.size} clusters have no sample assigned (argmax never picks them): "
-                      f"{shown}. They contribute 0 to their group's score and are merged first.", stacklevel=3)
+        why = 'argmax never picks them, or only for samples of weight 0' if weighted else 'argmax never picks them'
+        warnings.warn(f"{empty.size} of {counts.size} clusters have no sample assigned ({why}): "
+                      f"{shown}. They contribute 0 to their group's score and are merged first.", EmptyClusterWarning,
+                      stacklevel=3)
+
+def as_sample_weight(sample_weight,  # one weight ≥ 0 per sample (NumPy array, list, tensor), or `None`
+                     n_samples: int  # N, the rows of the logits
+                    ) -> np.ndarray | None:
+    "`sample_weight` as N finite float64 weights ≥ 0, not all 0 (`None` stays `None`); else a `ValueError`/`TypeError`."
+    if sample_weight is None: return None
+    if isinstance(sample_weight, torch.Tensor): sample_weight = sample_weight.detach().cpu().numpy()
+    try: w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"sample_weight must be numbers, one per sample, got {reprlib.repr(sample_weight)}") from None
+    if w.shape != (n_samples,):
+        raise ValueError(f"sample_weight must have one weight per sample, shape ({n_samples},), got shape {w.shape}")
+    if (bad := np.flatnonzero(~(w >= 0) | ~np.isfinite(w))).size:  # NaN fails both comparisons
+        raise ValueError(f"sample_weight must be finite and ≥ 0, got {w[bad[0]]} at {bad[0]}")
+    if not w.any(): raise ValueError("sample_weight is 0 for every sample: L2H needs at least one sample of positive weight")
+    return w
+
+def _whole_counts(count: np.ndarray) -> np.ndarray | None:
+    "Per-cluster counts for the `Hierarchy`: the (weighted) counts when they are whole numbers, else `None`."
+    if count.dtype.kind in 'iu': return count
+    return count.astype(np.int64) if (count == np.round(count)).all() and count.max() < 2**63 else None
 
 # %% ../nbs/00_core.ipynb #ff044bc5
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -131,24 +159,29 @@ def _deficits(L: np.ndarray, assigned: np.ndarray) -> np.ndarray:
     r = e.sum(1)
     return r / (1 + r)
 
-def _score_parts(group, count, sum_d, score: str) -> tuple[int, float]:
-    "(whole, deficit) of one group's score whole − deficit, from per-cluster sample counts and sums of d."
+def _score_parts(group, count, sum_d, score: str) -> tuple[int | float, float]:
+    "(whole, deficit) of one group's score whole − deficit, from per-cluster (weighted) sample counts and sums of d."
     n = sum(count[c] for c in group)
-    if score == 'sum': return int(n), float(sum(sum_d[c] for c in group))
+    if score == 'sum': return n, float(sum(sum_d[c] for c in group))
     if score == 'mean': return int(n > 0), float(sum(sum_d[c] for c in group) / n) if n else 0.
     return int(sum(count[c] > 0 for c in group)), float(sum(sum_d[c] / count[c] for c in group if count[c]))
 
 # %% ../nbs/00_core.ipynb #6a57b1cd
-def l2h_reference(logits, score: str = 'sum_of_means') -> Hierarchy:
+def l2h_reference(logits,
+                  score: str = 'sum_of_means',  # the group score: one of `SCORES`
+                  sample_weight=None            # one weight ≥ 0 per sample (default: all 1)
+                 ) -> Hierarchy:
     "L2H exactly as written in the paper's five steps: plain float64 NumPy, O(K) full passes."
     _check_score(score)
     L = as_logits(logits).cpu().to(torch.float64).numpy()
     if not np.isfinite(L).all(): raise ValueError("logits contain NaN or ±inf")
     N, K = L.shape
+    weight = as_sample_weight(sample_weight, N)
+    w = np.ones(N) if weight is None else weight
     assigned = L.argmax(1)
-    count = np.bincount(assigned, minlength=K)
-    sum_d = np.bincount(assigned, weights=_deficits(L, assigned), minlength=K)
-    _warn_empty(count)
+    count = np.bincount(assigned, minlength=K) if weight is None else np.bincount(assigned, weights=w, minlength=K)
+    sum_d = np.bincount(assigned, weights=w * _deficits(L, assigned), minlength=K)
+    _warn_empty(count, weight is not None)
     groups, merges, merge_scores, affinities = [[c] for c in range(K)], [], [], []
     while len(groups) > 1:
         whole, deficit = zip(*(_score_parts(G, count, sum_d, score) for G in groups))
@@ -158,7 +191,7 @@ def l2h_reference(logits, score: str = 'sum_of_means') -> Hierarchy:
         outside = np.array([c for c in range(K) if c not in G])
         outside_logits = L[rows][:, outside]
         best = outside[outside_logits.argmax(1)]  # softmax keeps the order of logits, and rounds none of them together
-        rp = np.bincount(best, weights=_softmax(outside_logits).max(1), minlength=K)
+        rp = np.bincount(best, weights=w[rows] * _softmax(outside_logits).max(1), minlength=K)
         others = [j for j in range(len(groups)) if j != i]
         mean_rp = [rp[groups[j]].mean() for j in others]
         j = others[first_best(mean_rp)]
@@ -166,7 +199,8 @@ def l2h_reference(logits, score: str = 'sum_of_means') -> Hierarchy:
         merge_scores.append(whole[i] - deficit[i]); affinities.append(max(mean_rp))
         groups = [g for k, g in enumerate(groups) if k not in (i, j)] + [G + groups[j]]
     mean_g = np.where(count > 0, 1 - np.divide(sum_d, count, out=np.zeros(K), where=count > 0), 0.)
-    return Hierarchy(merges, K, counts=count, cluster_scores=mean_g, merge_scores=merge_scores, merge_affinities=affinities)
+    return Hierarchy(merges, K, counts=_whole_counts(count), cluster_scores=mean_g, merge_scores=merge_scores,
+                     merge_affinities=affinities)
 
 # %% ../nbs/00_core.ipynb #144e5725
 def _log_softmax_at_(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -223,9 +257,9 @@ class _Kept(NamedTuple):
     anchor: torch.Tensor   # S(x) at its last whole-row computation
 
 def _kept_from(stats: _RowStats) -> _Kept:
-    "The first pass's answers: every sample as if its singleton had been G*."
+    "The first pass's answers, copied (a build updates them in place): every sample as if its singleton had been G*."
     rest = (-stats.runner_logp).exp()
-    return _Kept(stats.runner, stats.runner_logit, rest, rest.clone())
+    return _Kept(stats.runner.clone(), stats.runner_logit.clone(), rest, rest.clone())
 
 # %% ../nbs/00_core.ipynb #3c1e5a20
 def _rows_of(L: torch.Tensor, rows: torch.Tensor, work: torch.Tensor) -> torch.Tensor:
@@ -285,9 +319,10 @@ class TorchBackend:
     def reread(self, L, rows, inside, kept: _Kept): _reread_torch(L, rows, inside, kept, self.work)
     def shrink(self, L, rows, joined, inside, kept: _Kept, limit: float) -> torch.Tensor:
         return _shrink_torch(L, rows, joined, inside, kept, self.work, limit)
-    def reassignment_mass(self, rows, kept: _Kept, K: int) -> np.ndarray:
-        "rp(c) = Σ p'(x) over the samples `rows` whose c'(x) is c."
-        return torch.bincount(kept.best[rows], weights=kept.rest[rows].reciprocal(), minlength=K).cpu().numpy()
+    def reassignment_mass(self, rows, kept: _Kept, K: int, weight: torch.Tensor | None = None) -> np.ndarray:
+        "rp(c) = Σ w(x) p'(x) over the samples `rows` whose c'(x) is c (w(x) = 1 without `weight`)."
+        mass = kept.rest[rows].reciprocal() if weight is None else weight[rows] / kept.rest[rows]
+        return torch.bincount(kept.best[rows], weights=mass, minlength=K).cpu().numpy()
 
 # %% ../nbs/00_core.ipynb #bbbbc21a
 class CompiledBackend:
@@ -320,8 +355,9 @@ class CompiledBackend:
         self.kernels.reread(L.numpy(), np.sort(rows.numpy()), inside, *(t.numpy() for t in kept))
     def shrink(self, L, rows, joined, inside, kept: _Kept, limit: float) -> torch.Tensor:
         return torch.from_numpy(self.kernels.shrink(L.numpy(), rows.numpy(), joined, inside, *(t.numpy() for t in kept), limit))
-    def reassignment_mass(self, rows, kept: _Kept, K: int) -> np.ndarray:
-        return self.kernels.reassignment_mass(rows.numpy(), kept.best.numpy(), kept.rest.numpy(), K)
+    def reassignment_mass(self, rows, kept: _Kept, K: int, weight: torch.Tensor | None = None) -> np.ndarray:
+        return self.kernels.reassignment_mass(rows.numpy(), kept.best.numpy(), kept.rest.numpy(), K,
+                                              None if weight is None else weight.numpy())
 
 # %% ../nbs/00_core.ipynb #bc102bca
 BACKENDS = ('auto', 'compiled', 'torch')
@@ -350,7 +386,8 @@ def _rows_of_clusters(order: torch.Tensor, starts: np.ndarray, clusters: np.ndar
     return order[torch.from_numpy(at).to(order.device)]
 
 # %% ../nbs/00_core.ipynb #5a0e7f13
-def _visit(L, g: int, group: np.ndarray, order, starts, last: np.ndarray, kept: _Kept, limit: float, engine) -> np.ndarray:
+def _visit(L, g: int, group: np.ndarray, order, starts, last: np.ndarray, kept: _Kept, limit: float, engine,
+           weight=None) -> np.ndarray:
     "rp(c) for G* = node `g` over the clusters `group`: c'(x) and p'(x) kept where that is safe, else from the whole row."
     if len(group) > 1:
         inside = np.zeros(len(last), dtype=bool)
@@ -365,13 +402,13 @@ def _visit(L, g: int, group: np.ndarray, order, starts, last: np.ndarray, kept: 
             reread.append(rows if whole else engine.shrink(L, rows, joined, inside, kept, limit))
         engine.reread(L, torch.cat(reread), inside, kept)
         last[group] = g
-    return engine.reassignment_mass(_rows_of_clusters(order, starts, group), kept, len(last))
+    return engine.reassignment_mass(_rows_of_clusters(order, starts, group), kept, len(last), weight)
 
 # %% ../nbs/00_core.ipynb #89057434
 class _NodeSums(NamedTuple):
     "Per node (clusters, then merges): what its score is made of, summed over the clusters under it."
-    samples: np.ndarray        # samples assigned to its clusters
-    deficits: np.ndarray       # Σ d(x) over those samples
+    samples: np.ndarray        # samples assigned to its clusters (their summed weights, with sample weights)
+    deficits: np.ndarray       # Σ w(x) d(x) over those samples
     filled: np.ndarray         # clusters with samples, n⁺
     mean_deficits: np.ndarray  # Σ over those clusters of their mean d, D
 
@@ -385,7 +422,7 @@ class _NodeSums(NamedTuple):
 def _node_sums(count: np.ndarray, sum_d: np.ndarray) -> _NodeSums:
     "Room for all 2K − 1 nodes, the K clusters filled in from their sample counts and sums of deficits."
     K = len(count)
-    sums = _NodeSums(*(np.zeros(2 * K - 1, dtype=t) for t in (np.int64, np.float64, np.int64, np.float64)))
+    sums = _NodeSums(*(np.zeros(2 * K - 1, dtype=t) for t in (count.dtype, np.float64, np.int64, np.float64)))
     sums.samples[:K], sums.deficits[:K], sums.filled[:K] = count, sum_d, count > 0
     np.divide(sum_d, count, out=sums.mean_deficits[:K], where=count > 0)
     return sums
@@ -403,16 +440,25 @@ def _partner(rp: np.ndarray, node_of: np.ndarray, size: np.ndarray, alive: np.nd
     means = np.bincount(at, weights=rp[touched]) / size[groups]
     return int(groups[first_best(means)]), float(means.max())
 
-# %% ../nbs/00_core.ipynb #c8c442e5
-def logits_to_hierarchy(logits,                       # N × K: NumPy array, memmap, torch tensor (any device), list
-                        *,
-                        score: str = 'sum_of_means',  # the group score: one of `SCORES`
-                        device=None,                  # where to compute (default: where the logits are)
-                        backend='auto',               # 'auto', 'compiled', 'torch', or a backend object
-                        progress: bool | None = None  # a progress bar; `None`: for large inputs, when watched
-                       ) -> Hierarchy:
-    "The L2H hierarchy of the clusters of `logits` (N samples × K clusters): same merges as `l2h_reference`, fast."
-    _check_score(score)
+# %% ../nbs/00_core.ipynb #e0335a9b
+class PreparedLogits(NamedTuple):
+    "Logits after L2H's first pass: what every build from them shares, whatever its score or sample weights."
+    logits: torch.Tensor                       # N × K, on the device the builds compute on
+    backend: TorchBackend | CompiledBackend    # the backend that read them, and reads them again in the builds
+    dtype: torch.dtype                         # what the passes compute in: float32 or float64
+    stats: _RowStats                           # the first pass's answers per sample: a(x), log S2(x), b(x), …
+    order: torch.Tensor                        # the samples sorted by a(x), stable
+
+    @property
+    def shape(self) -> tuple[int, int]: return tuple(self.logits.shape)
+
+def prepare_logits(logits,                       # N × K: NumPy array, memmap, torch tensor (any device), list
+                   *,
+                   device=None,                  # where to compute (default: where the logits are)
+                   backend='auto',               # 'auto', 'compiled', 'torch', or a backend object
+                   progress: bool | None = None  # a progress bar; `None`: for large inputs, when watched
+                  ) -> PreparedLogits:
+    "Read `logits` once (L2H's first pass) for any number of `logits_to_hierarchy` builds."
     L = as_logits(logits)
     N, K = L.shape
     device = as_device(device) if device is not None else L.device
@@ -423,14 +469,52 @@ def logits_to_hierarchy(logits,                       # N × K: NumPy array, mem
     engine.prepare(L, device, dtype)
     stats = _empty_stats(N, device)
     engine.first_pass(L, stats, progress)
-    order = torch.sort(stats.assigned, stable=True).indices
-    count = torch.bincount(stats.assigned, minlength=K).cpu().numpy()
-    starts = np.concatenate([[0], np.cumsum(count)])
-    _warn_empty(count)
-    kept, limit, last = _kept_from(stats), _KEEP_ABOVE[dtype], np.arange(K)
+    return PreparedLogits(L, engine, dtype, stats, torch.sort(stats.assigned, stable=True).indices)
+
+# %% ../nbs/00_core.ipynb #76f07134
+def _cluster_sums(p: PreparedLogits, weight: torch.Tensor | None) -> tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
+    "The samples of the merge loop sorted by cluster, each cluster's first place among them, its count and Σ w d."
+    a, K = p.stats.assigned, p.shape[1]
+    d = torch.sigmoid(p.stats.log_rest)  # d(x) = S2/(1 + S2) from log S2, in float64
+    if weight is None:
+        count = torch.bincount(a, minlength=K).cpu().numpy()
+        order, rows = p.order, count
+        sum_d = torch.bincount(a, weights=d, minlength=K)
+    else:
+        count = torch.bincount(a, weights=weight, minlength=K).cpu().numpy()
+        order = p.order[weight[p.order] > 0]
+        rows = torch.bincount(a[order], minlength=K).cpu().numpy()
+        sum_d = torch.bincount(a, weights=weight * d, minlength=K)
+    return order, np.concatenate([[0], np.cumsum(rows)]), count, sum_d.cpu().numpy()
+
+# %% ../nbs/00_core.ipynb #c8c442e5
+def logits_to_hierarchy(logits,                       # N × K: NumPy array, memmap, torch tensor (any device), list;
+                                                      # or a `PreparedLogits`
+                        *,
+                        score: str = 'sum_of_means',  # the group score: one of `SCORES`
+                        device=None,                  # where to compute (default: where the logits are)
+                        backend='auto',               # 'auto', 'compiled', 'torch', or a backend object
+                        progress: bool | None = None, # a progress bar; `None`: for large inputs, when watched
+                        sample_weight=None            # one weight ≥ 0 per sample (default: all 1)
+                       ) -> Hierarchy:
+    "The L2H hierarchy of the clusters of `logits` (N samples × K clusters): same merges as `l2h_reference`, fast."
+    _check_score(score)
+    if isinstance(logits, PreparedLogits):
+        if device is not None or not (isinstance(backend, str) and backend == 'auto'):
+            raise ValueError("device and backend are chosen when the logits are prepared: pass them to prepare_logits")
+        prepared = logits
+    else: prepared = prepare_logits(logits, device=device, backend=backend, progress=progress)
+    L, engine, dtype = prepared.logits, prepared.backend, prepared.dtype
+    N, K = L.shape
+    if progress is None and N * K <= 2e8: progress = False
+    weight = as_sample_weight(sample_weight, N)
+    if weight is not None: weight = torch.from_numpy(weight).to(prepared.stats.assigned.device)
+    order, starts, count, sum_d = _cluster_sums(prepared, weight)
+    _warn_empty(count, weight is not None)
+    kept, limit, last = _kept_from(prepared.stats), _KEEP_ABOVE[dtype], np.arange(K)
 
     n_nodes = 2 * K - 1
-    sums = _node_sums(count, torch.bincount(stats.assigned, weights=torch.sigmoid(stats.log_rest), minlength=K).cpu().numpy())
+    sums = _node_sums(count, sum_d)
     whole, deficit = (part.copy() for part in sums.score_parts(score))
     estimate = np.full(n_nodes, np.inf)  # whole − deficit of the living nodes, to narrow the search for G*
     estimate[:K] = whole[:K] - deficit[:K]
@@ -442,7 +526,7 @@ def logits_to_hierarchy(logits,                       # N × K: NumPy array, mem
     children, merge_scores, affinities = np.empty((K - 1, 2), dtype=np.int64), [], []
     for t in progress_bar(range(K - 1), progress, 'L2H: merges'):
         G = lowest_score(whole, deficit, estimate, _slack(*caps))
-        if sums.samples[G]: rp = _visit(L, G, members[G], order, starts, last, kept, limit, engine)
+        if sums.samples[G]: rp = _visit(L, G, members[G], order, starts, last, kept, limit, engine, weight)
         else: rp = np.zeros(0)  # no sample to move: at ImageNet-21k's size, thousands of empty clusters go first
         P, affinity = _partner(rp, node_of, size, alive, G)
         new = K + t
@@ -456,5 +540,5 @@ def logits_to_hierarchy(logits,                       # N × K: NumPy array, mem
         alive[[G, P]], alive[new] = False, True
         estimate[[G, P]], estimate[new] = np.inf, whole[new] - deficit[new]
     mean_g = np.where(count > 0, 1 - sums.mean_deficits[:K], 0.)
-    return Hierarchy(children=children, n_clusters=K, counts=count, cluster_scores=mean_g, merge_scores=merge_scores,
-                     merge_affinities=affinities)
+    return Hierarchy(children=children, n_clusters=K, counts=_whole_counts(count), cluster_scores=mean_g,
+                     merge_scores=merge_scores, merge_affinities=affinities)

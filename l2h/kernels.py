@@ -149,7 +149,7 @@ class CpuKernels:
             for suffix in _SUFFIX.values():
                 f = getattr(lib, f'{name}_{suffix}')
                 f.restype, f.argtypes = restype, argtypes
-        lib.reassignment_mass.restype, lib.reassignment_mass.argtypes = None, [_P, _I, _P, _P, _P]
+        lib.reassignment_mass.restype, lib.reassignment_mass.argtypes = None, [_P, _I, _P, _P, _P, _P]
 
     def _loop(self, name: str, L: np.ndarray):
         "The loop `name` for the dtype of `L`."
@@ -181,11 +181,12 @@ class CpuKernels:
                         len(cols))
         return np.concatenate([again[s:s + n] for s, n in counts])
 
-    def reassignment_mass(self, rows: np.ndarray, best, rest, K: int) -> np.ndarray:
-        "rp(c) = Σ p'(x) = Σ 1/S(x) over the samples `rows` whose c'(x) is c."
+    def reassignment_mass(self, rows: np.ndarray, best, rest, K: int, weight: np.ndarray | None = None) -> np.ndarray:
+        "rp(c) = Σ w(x) p'(x) = Σ w(x)/S(x) over the samples `rows` whose c'(x) is c (every w(x) is 1 without `weight`)."
+        w = None if weight is None else _at(weight)
         def part(s, e):
             rp = np.zeros(K)
-            self.lib.reassignment_mass(_at(rows, s), e - s, _at(best), _at(rest), _at(rp))
+            self.lib.reassignment_mass(_at(rows, s), e - s, _at(best), _at(rest), w, _at(rp))
             return rp
         return sum(_parts(len(rows), part, 1))
 

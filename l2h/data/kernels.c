@@ -43,9 +43,11 @@ static inline double exp_f64(double x) {
   return p * pow2_f64((int64_t)n);
 }
 
-/* rp(c) += p'(x) = 1/S(x) over the samples rows whose c'(x) is c. */
-void reassignment_mass(const int64_t* rows, int64_t n, const int64_t* best, const double* rest, double* rp) {
-  for (int64_t i = 0; i < n; i++) rp[best[rows[i]]] += 1. / rest[rows[i]];
+/* rp(c) += w(x) p'(x) = w(x)/S(x) over the samples rows whose c'(x) is c; weight NULL: every w(x) is 1. */
+void reassignment_mass(const int64_t* rows, int64_t n, const int64_t* best, const double* rest, const double* weight,
+                       double* rp) {
+  if (weight) for (int64_t i = 0; i < n; i++) rp[best[rows[i]]] += weight[rows[i]] / rest[rows[i]];
+  else for (int64_t i = 0; i < n; i++) rp[best[rows[i]]] += 1. / rest[rows[i]];
 }
 
 /* NAME(first_pass) is first_pass_f32 where T is float, first_pass_f64 where it is double. */
