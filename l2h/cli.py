@@ -14,6 +14,7 @@ from .metrics import compare_trees, evaluate
 from .logits import ImageRun, extract_images
 from .flat import centroids_path, cluster_file
 from .demo import run_demo
+from .distributed import distributed_hierarchy
 
 # %% auto #0
 __all__ = ['write_outputs', 'build', 'demo', 'extract', 'features', 'cluster', 'main']
@@ -43,7 +44,7 @@ def write_outputs(h: Hierarchy, out) -> list[Path]:
 # %% ../nbs/09_cli.ipynb #f673f266
 def _describe(h: Hierarchy, logits, seconds: float) -> str:
     "A few lines on what was built: sizes, time, and the two groups under the root."
-    N, K = logits.shape
+    N, K = (sum(len(s) for s in logits), logits[0].shape[1]) if isinstance(logits, list) else logits.shape
     names = h.names or [str(c) for c in range(K)]
     def group(g): return '{' + ', '.join(names[c] for c in g[:6]) + (', …' if len(g) > 6 else '') + '}'
     g, p = (h.members(v).tolist() for v in h.children[-1])  # the two groups under the root
@@ -53,19 +54,21 @@ def _describe(h: Hierarchy, logits, seconds: float) -> str:
 
 # %% ../nbs/09_cli.ipynb #bab1d9df
 def build(logits, names=None, labels=None, out='l2h-out', score='sum_of_means', device=None) -> Hierarchy:
-    "Read logits (and optional names and labels), build the L2H hierarchy, write its files into `out` and report."
+    "Read logits (a file, or a folder of shards), build the L2H hierarchy, write its files into `out` and report."
     check_output_folder(out, _OUTPUTS)
-    L = as_logits(read_logits(logits))
-    N, K = L.shape
+    read = read_logits(logits)
+    L = read if isinstance(read, list) else [as_logits(read)]  # blocks of rows; under torchrun each process takes its own
+    N, K = sum(len(s) for s in L), L[0].shape[1]
     cluster_names = read_names(names, K) if names else None
     y = read_labels(labels, N) if labels else None
     start = time.perf_counter()
-    h = logits_to_hierarchy(L, score=score, device=device)
+    h, rank, world, _ = distributed_hierarchy(L, score=score, device=device)
+    if rank > 0: return h  # process 0 writes and reports
     h.names = cluster_names
-    summary = _describe(h, L, time.perf_counter() - start)
+    summary = _describe(h, L, time.perf_counter() - start) + (f"\n  built by {world} processes" if world > 1 else '')
     written = write_outputs(h, out)  # before any report: a run that could not write its results says only that
     print(summary)
-    if y is not None: print(evaluate(h, assignments(L), y))
+    if y is not None: print(evaluate(h, np.concatenate([assignments(s) for s in L]), y))
     print('  wrote ' + ', '.join(map(str, written)))
     return h
 
@@ -154,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='l2h', description='L2H: hierarchies of clusters from the logits of a flat model.')
     sub = p.add_subparsers(dest='command', required=True)
     b = sub.add_parser('build', help='build the hierarchy of a logits file')
-    b.add_argument('logits', help='N×K logits: .npy, .npz or .pt')
+    b.add_argument('logits', help='N×K logits: .npy, .npz or .pt, or a folder of .npy shards (split among torchrun processes)')
     b.add_argument('--names', help='text file, one cluster name per line')
     b.add_argument('--labels', help='true labels, one per sample: .npy or text')
     b.add_argument('--out', default='l2h-out', help='output folder (default: l2h-out)')
