@@ -53,7 +53,7 @@ def _describe(h: Hierarchy, logits, seconds: float) -> str:
                       f"  root joins {len(g)} clusters {group(g)}", f"        with {len(p)} clusters {group(p)}"])
 
 # %% ../nbs/09_cli.ipynb #bab1d9df
-def build(logits, names=None, labels=None, out='l2h-out', score='sum_of_means', device=None) -> Hierarchy:
+def build(logits, names=None, labels=None, out='l2h-out', score='sum_of_means', device=None, scratch=None) -> Hierarchy:
     "Read logits (a file, or a folder of shards), build the L2H hierarchy, write its files into `out` and report."
     check_output_folder(out, _OUTPUTS)
     read = read_logits(logits)
@@ -62,7 +62,7 @@ def build(logits, names=None, labels=None, out='l2h-out', score='sum_of_means', 
     cluster_names = read_names(names, K) if names else None
     y = read_labels(labels, N) if labels else None
     start = time.perf_counter()
-    h, rank, world, _ = distributed_hierarchy(L, score=score, device=device)
+    h, rank, world, _ = distributed_hierarchy(L, scratch=scratch, score=score, device=device)
     if rank > 0: return h  # process 0 writes and reports
     h.names = cluster_names
     summary = _describe(h, L, time.perf_counter() - start) + (f"\n  built by {world} processes" if world > 1 else '')
@@ -163,6 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument('--out', default='l2h-out', help='output folder (default: l2h-out)')
     b.add_argument('--score', default='sum_of_means', choices=SCORES)
     b.add_argument('--device', help='torch device, e.g. cuda (default: where the logits are)')
+    b.add_argument('--scratch', help='out of core: copy the logits in cluster order into unlinked files in this folder first')
     _image_arguments(sub.add_parser('extract', help='logits of a torchvision classifier on a folder of images'), 'logits.npy')
     f = sub.add_parser('features', help='penultimate features of a torchvision model on a folder of images')
     _image_arguments(f, 'features.npy')

@@ -4,6 +4,7 @@
 
 # %% ../nbs/07_scale.ipynb #f2ed7c65
 from __future__ import annotations
+import tempfile
 from typing import NamedTuple
 import numpy as np
 import torch
@@ -13,7 +14,7 @@ from .hierarchy import Hierarchy
 from .logits import init_distributed
 
 # %% auto #0
-__all__ = ['rows_of_rank', 'AllReduce', 'RankBuild', 'distributed_hierarchy']
+__all__ = ['rows_of_rank', 'AllReduce', 'cluster_ordered', 'RankBuild', 'distributed_hierarchy']
 
 # %% ../nbs/07_scale.ipynb #b9bd2eb2
 def rows_of_rank(shards: list,  # 2-D arrays (memory maps, tensors) with the same columns, stacked by rows in this order
@@ -46,6 +47,21 @@ class AllReduce:
         self.calls, self.bytes = self.calls + 1, self.bytes + t.numel() * t.element_size()
         return t.cpu().numpy()
 
+# %% ../nbs/07_scale.ipynb #f2574440
+def cluster_ordered(block,                     # 2-D NumPy array or memory map: a block of rows of the logits
+                    scratch=None,              # folder for the temporary copy (default: the system's temporary folder)
+                    chunk_bytes: int = 1 << 27 # rows sorted together: a cluster's rows are one run per chunk
+                   ) -> np.ndarray:
+    "`block`'s rows sorted by a(x) within each chunk, memory-mapped from an unlinked temporary file."
+    if getattr(block, 'ndim', None) != 2: raise ValueError(f"block must be a 2-D array (rows x clusters), got {type(block).__name__}")
+    step = max(1, chunk_bytes // max(1, block.shape[1] * block.itemsize))
+    with tempfile.TemporaryFile(dir=scratch) as f:  # unlinked already: gone when its last mapping is
+        copy = np.memmap(f, dtype=block.dtype, mode='w+', shape=block.shape)
+    for s in range(0, len(block), step):
+        chunk = np.asarray(block[s:s + step])
+        copy[s:s + len(chunk)] = chunk[np.argsort(chunk.argmax(1), kind='stable')]
+    return copy
+
 # %% ../nbs/07_scale.ipynb #7bc169f8
 class RankBuild(NamedTuple):
     "What one process of a (possibly distributed) build ends with."
@@ -55,15 +71,18 @@ class RankBuild(NamedTuple):
     reduced_bytes: int    # bytes this process all-reduced (its input to the collectives)
 
 def distributed_hierarchy(shards: list,  # the whole logits as blocks of rows (every process gets the same list)
+                          scratch=None,  # out of core: build from copies in cluster order (`cluster_ordered`) in this folder
                           **kwargs       # for `logits_to_hierarchy`: score, device, backend, progress
                          ) -> RankBuild:
     "The L2H hierarchy of `shards` stacked, built by all the processes of a torchrun launch, each from its own rows."
     joined = init_distributed()
     try:
-        if not dist.is_initialized() or dist.get_world_size() == 1:
-            return RankBuild(logits_to_hierarchy(shards, **kwargs), 0, 1, 0)
-        rank, world, total = dist.get_rank(), dist.get_world_size(), AllReduce()
-        h = logits_to_hierarchy(rows_of_rank(shards, rank, world), reduce=total, **kwargs)
-        return RankBuild(h, rank, world, total.bytes)
+        alone = not dist.is_initialized() or dist.get_world_size() == 1
+        rank, world = (0, 1) if alone else (dist.get_rank(), dist.get_world_size())
+        parts = rows_of_rank(shards, rank, world)
+        if scratch is not None: parts = [cluster_ordered(p, scratch) for p in parts]
+        total = None if alone else AllReduce()
+        h = logits_to_hierarchy(parts, reduce=total, **kwargs)
+        return RankBuild(h, rank, world, 0 if alone else total.bytes)
     finally:
         if joined: dist.destroy_process_group()
