@@ -50,7 +50,7 @@ class AllReduce:
 # %% ../nbs/07_scale.ipynb #f2574440
 def cluster_ordered(block,                     # 2-D NumPy array or memory map: a block of rows of the logits
                     scratch=None,              # folder for the temporary copy (default: the system's temporary folder)
-                    chunk_bytes: int = 1 << 27 # rows sorted together: a cluster's rows are one run per chunk
+                    chunk_bytes: int = 1 << 26 # rows sorted together: a cluster's rows are one run per chunk
                    ) -> np.ndarray:
     "`block`'s rows sorted by a(x) within each chunk, memory-mapped from an unlinked temporary file."
     if getattr(block, 'ndim', None) != 2: raise ValueError(f"block must be a 2-D array (rows x clusters), got {type(block).__name__}")
@@ -59,7 +59,7 @@ def cluster_ordered(block,                     # 2-D NumPy array or memory map: 
         copy = np.memmap(f, dtype=block.dtype, mode='w+', shape=block.shape)
     for s in range(0, len(block), step):
         chunk = np.asarray(block[s:s + step])
-        copy[s:s + len(chunk)] = chunk[np.argsort(chunk.argmax(1), kind='stable')]
+        np.take(chunk, np.argsort(chunk.argmax(1), kind='stable'), axis=0, out=copy[s:s + len(chunk)])  # no 2nd chunk
     return copy
 
 # %% ../nbs/07_scale.ipynb #7bc169f8
