@@ -366,7 +366,7 @@ def _stacked_shards(folder: Path, kind: str, world: int) -> Extraction:
     labels = [_labels_path(p) for p in paths]
     if not labels[0].exists(): return Extraction([np.load(p, mmap_mode='r') for p in paths], None)
     y = np.concatenate([np.load(p) for p in labels])
-    with atomic_output(_labels_path(folder)) as tmp: np.save(open(tmp, 'wb'), y)
+    with atomic_output(_labels_path(folder)) as tmp, open(tmp, 'wb') as f: np.save(f, y)  # a file: np.save adds .npy to names
     return Extraction([np.load(p, mmap_mode='r') for p in paths], y)
 
 # %% ../nbs/03_logits.ipynb #8d4f7ff0
