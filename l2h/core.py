@@ -435,8 +435,9 @@ def _partner(rp: np.ndarray, node_of: np.ndarray, size: np.ndarray, alive: np.nd
         first = int(np.argmax(alive))
         alive[g] = True
         return first, 0.
-    groups, at = np.unique(node_of[touched], return_inverse=True)  # rp lies outside G*, so never in node g
-    means = np.bincount(at, weights=rp[touched]) / size[groups]
+    mass = np.bincount(node_of[touched], weights=rp[touched], minlength=len(size))  # rp lies outside G*, never in g
+    groups = np.flatnonzero(mass)  # in id order, which is list order
+    means = mass[groups] / size[groups]
     return int(groups[first_best(means)]), float(means.max())
 
 # %% ../nbs/00_core.ipynb #e0335a9b
@@ -447,6 +448,7 @@ class PreparedLogits(NamedTuple):
     dtype: torch.dtype                         # what the passes compute in: float32 or float64
     stats: _RowStats                           # the first pass's answers per sample: a(x), log S2(x), b(x), …
     order: torch.Tensor                        # the samples sorted by a(x), stable
+    deficits: torch.Tensor                     # d(x) = S2/(1 + S2) from log S2, float64
 
     @property
     def shape(self) -> tuple[int, int]: return tuple(self.logits.shape)
@@ -468,23 +470,27 @@ def prepare_logits(logits,                       # N × K: NumPy array, memmap, 
     engine.prepare(L, device, dtype)
     stats = _empty_stats(N, device)
     engine.first_pass(L, stats, progress)
-    return PreparedLogits(L, engine, dtype, stats, torch.sort(stats.assigned, stable=True).indices)
+    return PreparedLogits(L, engine, dtype, stats, torch.sort(stats.assigned, stable=True).indices,
+                          torch.sigmoid(stats.log_rest))
 
-# %% ../nbs/00_core.ipynb #76f07134
+# %% ../nbs/00_core.ipynb #99d41f4a
+def _bincount(index, K: int, weights=None) -> np.ndarray:
+    "bincount of NumPy arrays or torch tensors (on any device), as a NumPy array of K sums."
+    if isinstance(index, np.ndarray): return np.bincount(index, weights, K)
+    return torch.bincount(index, weights, minlength=K).cpu().numpy()
+
 def _cluster_sums(p: PreparedLogits, weight: torch.Tensor | None) -> tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
     "The samples of the merge loop sorted by cluster, each cluster's first place among them, its count and Σ w d."
-    a, K = p.stats.assigned, p.shape[1]
-    d = torch.sigmoid(p.stats.log_rest)  # d(x) = S2/(1 + S2) from log S2, in float64
+    cpu = p.stats.assigned.device.type == 'cpu'  # then in NumPy: torch's indexing and bincount are far slower there
+    a, order, d = (t.numpy() if cpu else t for t in (p.stats.assigned, p.order, p.deficits))
+    K = p.shape[1]
     if weight is None:
-        count = torch.bincount(a, minlength=K).cpu().numpy()
-        order, rows = p.order, count
-        sum_d = torch.bincount(a, weights=d, minlength=K)
-    else:
-        count = torch.bincount(a, weights=weight, minlength=K).cpu().numpy()
-        order = p.order[weight[p.order] > 0]
-        rows = torch.bincount(a[order], minlength=K).cpu().numpy()
-        sum_d = torch.bincount(a, weights=weight * d, minlength=K)
-    return order, np.concatenate([[0], np.cumsum(rows)]), count, sum_d.cpu().numpy()
+        count = _bincount(a, K)
+        return p.order, np.concatenate([[0], np.cumsum(count)]), count, _bincount(a, K, d)
+    weight = weight.numpy() if cpu else weight
+    order = order[weight[order] > 0]  # samples of weight 0 are absent: the merge loop never reads them
+    starts = np.concatenate([[0], np.cumsum(_bincount(a[order], K))])
+    return torch.from_numpy(order) if cpu else order, starts, _bincount(a, K, weight), _bincount(a, K, weight * d)
 
 # %% ../nbs/00_core.ipynb #a81c8d86
 class _Part(NamedTuple):
