@@ -4,10 +4,10 @@
 
 # %% ../nbs/09_cli.ipynb #43c9c521
 from __future__ import annotations
-import argparse, io, sys, time
+import argparse, io, os, sys, time
 from pathlib import Path
 import numpy as np
-from .core import as_logits, assignments, logits_to_hierarchy, prepare_logits, SCORES
+from .core import as_logits, assignments, logits_to_hierarchy, prepare_parts, SCORES
 from .hierarchy import Hierarchy
 from .io import check_output_folder, one_line, read_labels, read_logits, read_names, write_output_set
 from .metrics import compare_trees, evaluate
@@ -15,6 +15,7 @@ from .logits import ImageRun, extract_images
 from .flat import centroids_path, cluster_file
 from .demo import run_demo
 from .stability import bootstrap_support
+from .distributed import distributed_hierarchy
 
 # %% auto #0
 __all__ = ['write_outputs', 'build', 'demo', 'extract', 'features', 'cluster', 'turtle', 'reproduce', 'main']
@@ -44,7 +45,7 @@ def write_outputs(h: Hierarchy, out) -> list[Path]:
 # %% ../nbs/09_cli.ipynb #f673f266
 def _describe(h: Hierarchy, logits, seconds: float) -> str:
     "A few lines on what was built: sizes, time, and the two groups under the root."
-    N, K = logits.shape
+    N, K = (sum(len(s) for s in logits), logits[0].shape[1]) if isinstance(logits, list) else logits.shape
     names = h.names or [str(c) for c in range(K)]
     def group(g): return '{' + ', '.join(names[c] for c in g[:6]) + (', …' if len(g) > 6 else '') + '}'
     g, p = (h.members(v).tolist() for v in h.children[-1])  # the two groups under the root
@@ -62,22 +63,30 @@ def _add_support(h: Hierarchy, prepared, n_boot: int, score: str) -> str:
             f"the root, {int((below_root >= 0.95).sum())} have support ≥ 0.95, {int((below_root >= 0.5).sum())} ≥ 0.5")
 
 # %% ../nbs/09_cli.ipynb #bab1d9df
-def build(logits, names=None, labels=None, out='l2h-out', score='sum_of_means', device=None, bootstrap=0) -> Hierarchy:
-    "Read logits (and optional names and labels), build the L2H hierarchy, write its files into `out` and report."
+def build(logits, names=None, labels=None, out='l2h-out', score='sum_of_means', device=None, scratch=None,
+          bootstrap=0) -> Hierarchy:
+    "Read logits (a file, or a folder of shards), build the L2H hierarchy, write its files into `out` and report."
     check_output_folder(out, _OUTPUTS)
-    L = as_logits(read_logits(logits))
-    N, K = L.shape
+    read = read_logits(logits)
+    L = read if isinstance(read, list) else [as_logits(read)]  # blocks of rows; under torchrun each process takes its own
+    N, K = sum(len(s) for s in L), L[0].shape[1]
     cluster_names = read_names(names, K) if names else None
     y = read_labels(labels, N) if labels else None
     start = time.perf_counter()
-    prepared = prepare_logits(L, device=device)  # the first pass, shared with the bootstrap
-    h = logits_to_hierarchy(prepared, score=score)
+    if bootstrap:  # in one process: the replicates share its first pass
+        if int(os.environ.get('WORLD_SIZE', 1)) > 1:
+            raise ValueError("--bootstrap runs in one process: launch l2h build without torchrun")
+        prepared = prepare_parts(L, device=device)
+        h, world = logits_to_hierarchy(prepared, score=score), 1
+    else:
+        h, rank, world, _ = distributed_hierarchy(L, scratch=scratch, score=score, device=device)
+        if rank > 0: return h  # process 0 writes and reports
     h.names = cluster_names
-    summary = _describe(h, L, time.perf_counter() - start)
+    summary = _describe(h, L, time.perf_counter() - start) + (f"\n  built by {world} processes" if world > 1 else '')
     if bootstrap: summary += '\n' + _add_support(h, prepared, bootstrap, score)
     written = write_outputs(h, out)  # before any report: a run that could not write its results says only that
     print(summary)
-    if y is not None: print(evaluate(h, assignments(L), y))
+    if y is not None: print(evaluate(h, np.concatenate([assignments(s) for s in L]), y))
     print('  wrote ' + ', '.join(map(str, written)))
     return h
 
@@ -100,7 +109,8 @@ def demo(out='l2h-demo', seed=0) -> Hierarchy:
 # %% ../nbs/09_cli.ipynb #97406afa
 def _extraction_summary(kind: str, run: ImageRun, out) -> str:
     "What an extraction did: rows, time, images per second, rows done by an earlier run, and the files written."
-    n, k = run.result.outputs.shape
+    outputs = run.result.outputs
+    n, k = (sum(len(s) for s in outputs), outputs[0].shape[1]) if isinstance(outputs, list) else outputs.shape
     rate = f", {run.computed / run.seconds:,.1f} images/s" if run.computed else ''
     done = f" ({n - run.computed} of {n} rows were already done)" if run.computed < n else ''
     lines = [f"{kind}: {n} images × {k} in {run.seconds:.1f} s{rate}{done} → {out}"]
@@ -225,7 +235,7 @@ def _image_arguments(p: argparse.ArgumentParser, out: str):
     p.add_argument('--model', required=True, help='torchvision model, e.g. resnet50, vit_b_16, convnext_base')
     p.add_argument('--weights', default='DEFAULT', help='DEFAULT, a weights name (IMAGENET1K_V1, …), a .pth file, or none')
     p.add_argument('--data', required=True, help='image folder: one subfolder per class, or the images themselves')
-    p.add_argument('--out', default=out, help=f'output .npy, resumable (default: {out})')
+    p.add_argument('--out', default=out, help=f'output .npy, or a folder: one .npy shard per process; resumable (default: {out})')
     p.add_argument('--batch-size', type=int, default=256)
     p.add_argument('--device', help='torch device (default: the GPU if there is one, else the CPU)')
     p.add_argument('--amp', nargs='?', const=True, default=False, help='autocast: bf16 or fp16 (bare flag: bf16 where supported)')
@@ -237,12 +247,13 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='l2h', description='L2H: hierarchies of clusters from the logits of a flat model.')
     sub = p.add_subparsers(dest='command', required=True)
     b = sub.add_parser('build', help='build the hierarchy of a logits file')
-    b.add_argument('logits', help='N×K logits: .npy, .npz or .pt')
+    b.add_argument('logits', help='N×K logits: .npy, .npz or .pt, or a folder of .npy shards (split among torchrun processes)')
     b.add_argument('--names', help='text file, one cluster name per line')
     b.add_argument('--labels', help='true labels, one per sample: .npy or text')
     b.add_argument('--out', default='l2h-out', help='output folder (default: l2h-out)')
     b.add_argument('--score', default='sum_of_means', choices=SCORES)
     b.add_argument('--device', help='torch device, e.g. cuda (default: where the logits are)')
+    b.add_argument('--scratch', help='out of core: copy the logits in cluster order into unlinked files in this folder first')
     b.add_argument('--bootstrap', type=int, default=0, metavar='B', help='bootstrap replicates for every clade\'s support (default: none)')
     _image_arguments(sub.add_parser('extract', help='logits of a torchvision classifier on a folder of images'), 'logits.npy')
     f = sub.add_parser('features', help='penultimate features of a torchvision model on a folder of images')

@@ -15,7 +15,7 @@ from .kernels import CpuKernels, cpu_kernels, argmax_rows, chunk_rows, check_fin
 # %% auto #0
 __all__ = ['SCORES', 'TIE_RTOL', 'BACKENDS', 'as_logits', 'as_device', 'first_best', 'lowest_score', 'EmptyClusterWarning',
            'as_sample_weight', 'l2h_reference', 'assignments', 'TorchBackend', 'CompiledBackend', 'PreparedLogits',
-           'prepare_logits', 'logits_to_hierarchy']
+           'prepare_logits', 'prepare_parts', 'logits_to_hierarchy']
 
 # %% ../nbs/00_core.ipynb #d93e7a99
 def as_logits(logits) -> torch.Tensor:
@@ -386,9 +386,9 @@ def _rows_of_clusters(order: torch.Tensor, starts: np.ndarray, clusters: np.ndar
     return order[torch.from_numpy(at).to(order.device)]
 
 # %% ../nbs/00_core.ipynb #5a0e7f13
-def _visit(L, g: int, group: np.ndarray, order, starts, last: np.ndarray, kept: _Kept, limit: float, engine,
+def _visit(L, group: np.ndarray, order, starts, last: np.ndarray, kept: _Kept, limit: float, engine,
            weight=None) -> np.ndarray:
-    "rp(c) for G* = node `g` over the clusters `group`: c'(x) and p'(x) kept where that is safe, else from the whole row."
+    "rp(c) for G* over the clusters `group`: c'(x) and p'(x) kept where that is safe, else from the whole row."
     if len(group) > 1:
         inside = np.zeros(len(last), dtype=bool)
         inside[group] = True
@@ -401,7 +401,6 @@ def _visit(L, g: int, group: np.ndarray, order, starts, last: np.ndarray, kept: 
             whole = len(rows) < engine.keep_min_rows or len(joined) > engine.gather_max
             reread.append(rows if whole else engine.shrink(L, rows, joined, inside, kept, limit))
         engine.reread(L, torch.cat(reread), inside, kept)
-        last[group] = g
     return engine.reassignment_mass(_rows_of_clusters(order, starts, group), kept, len(last), weight)
 
 # %% ../nbs/00_core.ipynb #89057434
@@ -493,31 +492,74 @@ def _cluster_sums(p: PreparedLogits, weight: torch.Tensor | None) -> tuple[torch
     starts = np.concatenate([[0], np.cumsum(_bincount(a[order], K))])
     return torch.from_numpy(order) if cpu else order, starts, _bincount(a, K, weight), _bincount(a, K, weight * d)
 
+# %% ../nbs/00_core.ipynb #a81c8d86
+class _Part(NamedTuple):
+    "One block of rows in a build: its first pass, weights, samples sorted by cluster, and the answers it updates."
+    prepared: PreparedLogits
+    weight: torch.Tensor | None
+    order: torch.Tensor
+    starts: np.ndarray
+    kept: _Kept
+
+def _is_parts(logits) -> bool:
+    "Whether `logits` is a list of blocks of rows (2-D arrays, tensors, `PreparedLogits`), not one matrix as nested lists."
+    return isinstance(logits, (list, tuple)) and len(logits) > 0 and all(
+        isinstance(p, PreparedLogits) or getattr(p, 'ndim', None) == 2 for p in logits)
+
+def prepare_parts(logits,                       # one N × K matrix, or a list of blocks of rows (some maybe prepared)
+                  *,
+                  device=None,                  # where to compute (default: where the logits are)
+                  backend='auto',               # 'auto', 'compiled', 'torch', or a backend object
+                  progress: bool | None = None  # a progress bar; `None`: for large inputs, when watched
+                 ) -> list[PreparedLogits]:
+    "`logits` (one matrix or a list of blocks of rows) prepared block by block, sharing one torch scratch buffer."
+    blocks = list(logits) if _is_parts(logits) else [logits]
+    if any(isinstance(b, PreparedLogits) for b in blocks) and (device is not None or not (isinstance(backend, str)
+                                                                                          and backend == 'auto')):
+        raise ValueError("device and backend are chosen when the logits are prepared: pass them to prepare_logits")
+    parts = []
+    for i, b in enumerate(blocks):
+        if not isinstance(b, PreparedLogits):
+            b = as_logits(b)
+            if parts and b.shape[1] != parts[0].shape[1]:
+                raise ValueError(f"the parts of the logits must have the same clusters: part 0 has {parts[0].shape[1]} "
+                                 f"columns, part {i} has {b.shape[1]}")
+            shared = parts and isinstance(parts[-1].backend, TorchBackend)  # its buffer fits every part: same K, dtype
+            b = prepare_logits(b, device=device, backend=parts[-1].backend if shared else backend, progress=progress)
+        where = lambda p: (p.shape[1], p.dtype, p.stats.assigned.device)
+        if where(b) != where(parts[0] if parts else b):
+            raise ValueError(f"the parts of the logits must have the same clusters, dtype and device: part 0 has "
+                             "{} columns of {} on {}, part {i} has {} of {} on {}".format(*where(parts[0]), *where(b), i=i))
+        parts.append(b)
+    return parts
+
 # %% ../nbs/00_core.ipynb #c8c442e5
-def logits_to_hierarchy(logits,                       # N × K: NumPy array, memmap, torch tensor (any device), list;
-                                                      # or a `PreparedLogits`
+def logits_to_hierarchy(logits,                       # N × K: NumPy array, memmap, torch tensor (any device), nested
+                                                      # list; a `PreparedLogits`; or a list of them stacked by rows
                         *,
                         score: str = 'sum_of_means',  # the group score: one of `SCORES`
                         device=None,                  # where to compute (default: where the logits are)
                         backend='auto',               # 'auto', 'compiled', 'torch', or a backend object
                         progress: bool | None = None, # a progress bar; `None`: for large inputs, when watched
-                        sample_weight=None            # one weight ≥ 0 per sample (default: all 1)
+                        sample_weight=None,           # one weight ≥ 0 per sample (default: all 1)
+                        reduce=None                   # sums K-sized arrays over the processes of a distributed run,
+                                                      # each holding its own rows (default: one process holds all)
                        ) -> Hierarchy:
     "The L2H hierarchy of the clusters of `logits` (N samples × K clusters): same merges as `l2h_reference`, fast."
     _check_score(score)
-    if isinstance(logits, PreparedLogits):
-        if device is not None or not (isinstance(backend, str) and backend == 'auto'):
-            raise ValueError("device and backend are chosen when the logits are prepared: pass them to prepare_logits")
-        prepared = logits
-    else: prepared = prepare_logits(logits, device=device, backend=backend, progress=progress)
-    L, engine, dtype = prepared.logits, prepared.backend, prepared.dtype
-    N, K = L.shape
+    prepared = prepare_parts(logits, device=device, backend=backend, progress=progress)
+    N, K = sum(p.shape[0] for p in prepared), prepared[0].shape[1]
     if progress is None and N * K <= 2e8: progress = False
     weight = as_sample_weight(sample_weight, N)
-    if weight is not None: weight = torch.from_numpy(weight).to(prepared.stats.assigned.device)
-    order, starts, count, sum_d = _cluster_sums(prepared, weight)
+    parts, count, sum_d, lo = [], 0, 0, 0
+    for p in prepared:
+        w = None if weight is None else torch.from_numpy(weight[lo:lo + p.shape[0]]).to(p.stats.assigned.device)
+        order, starts, part_count, part_sum_d = _cluster_sums(p, w)
+        parts.append(_Part(p, w, order, starts, _kept_from(p.stats)))
+        count, sum_d, lo = count + part_count, sum_d + part_sum_d, lo + p.shape[0]
+    if reduce is not None: count, sum_d = reduce(count), reduce(sum_d)
     _warn_empty(count, weight is not None)
-    kept, limit, last = _kept_from(prepared.stats), _KEEP_ABOVE[dtype], np.arange(K)
+    limit, last = _KEEP_ABOVE[prepared[0].dtype], np.arange(K)
 
     n_nodes = 2 * K - 1
     sums = _node_sums(count, sum_d)
@@ -532,7 +574,11 @@ def logits_to_hierarchy(logits,                       # N × K: NumPy array, mem
     children, merge_scores, affinities = np.empty((K - 1, 2), dtype=np.int64), [], []
     for t in progress_bar(range(K - 1), progress, 'L2H: merges'):
         G = lowest_score(whole, deficit, estimate, _slack(*caps))
-        if sums.samples[G]: rp = _visit(L, G, members[G], order, starts, last, kept, limit, engine, weight)
+        if sums.samples[G]:
+            rp = sum(_visit(p.prepared.logits, members[G], p.order, p.starts, last, p.kept, limit, p.prepared.backend,
+                            p.weight) for p in parts)
+            if reduce is not None: rp = reduce(rp)
+            last[members[G]] = G  # after every part's visit: each compares with the marks of the previous visits
         else: rp = np.zeros(0)  # no sample to move: at ImageNet-21k's size, thousands of empty clusters go first
         P, affinity = _partner(rp, node_of, size, alive, G)
         new = K + t

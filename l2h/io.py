@@ -11,7 +11,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['cache_dir', 'remove_stale_temps', 'atomic_output', 'atomic_write', 'check_output_folder', 'write_output_set',
-           'progress_bar', 'one_line', 'read_logits', 'read_names', 'read_labels', 'read_features']
+           'progress_bar', 'one_line', 'read_logit_shards', 'read_logits', 'read_names', 'read_labels', 'read_features']
 
 # %% ../nbs/01a_io.ipynb #ce7a9f54
 def cache_dir() -> Path:
@@ -233,9 +233,35 @@ def _read_torch(path: Path):
         raise ValueError(f"{path} holds a {type(obj).__name__}{where}, not a tensor: save the logits with torch.save(tensor, path)")
     return obj
 
+# %% ../nbs/01a_io.ipynb #97bd5f08
+_OF = re.compile(r'-(\d+)-of-(\d+)\.npy$')  # a shard's place and the number of shards, as a sharded extraction writes them
+
+def read_logit_shards(folder  # a folder of .npy files, each a block of rows of the logits
+                     ) -> list[np.ndarray]:
+    "The `.npy` shards in `folder`, in file-name order, as memory maps with the same columns and dtype."
+    folder = Path(folder)
+    if not folder.is_dir(): raise ValueError(f"{folder} is not a folder of .npy shards")
+    paths = sorted(p for p in folder.iterdir()  # labels beside the shards, as a sharded extraction writes them, are none
+                   if p.suffix == '.npy' and not p.name.startswith('.') and not p.name.endswith('.labels.npy'))
+    if not paths: raise ValueError(f"{folder} holds no .npy files: a folder of logits holds one .npy shard per block of rows")
+    places = [_OF.search(p.name) for p in paths]
+    if all(places) and len({m[2] for m in places}) > 1:
+        raise ValueError(f"{folder} mixes the shards of runs with {' and '.join(sorted({m[2] for m in places}))} "
+                         "processes: remove those of the run you do not want")
+    if all(places) and len(paths) != int(places[0][2]):
+        raise ValueError(f"{folder} holds {len(paths)} of the {int(places[0][2])} shards its file names announce")
+    shards = [_read_npy(_regular_file(p)) for p in paths]
+    first = shards[0]
+    for p, s in zip(paths, shards):
+        if s.ndim != 2 or s.shape[1:] != first.shape[1:] or s.dtype != first.dtype:
+            raise ValueError(f"shards must all be 2-D {first.dtype} with {first.shape[-1]} columns like {paths[0].name}; "
+                             f"{p.name} is {s.dtype} of shape {s.shape}")
+    return shards
+
 # %% ../nbs/01a_io.ipynb #1048c58d
 def read_logits(path):
-    "The logits stored in a .npy, .npz or .pt file (a memory map for .npy)."
+    "The logits stored in a .npy, .npz or .pt file (a memory map for .npy), or a folder of .npy shards (a list of them)."
+    if Path(path).is_dir() and Path(path).suffix not in ('.npy', '.npz', '.pt', '.pth'): return read_logit_shards(path)
     path = _regular_file(path)
     if path.suffix == '.npy': return _read_npy(path)
     if path.suffix == '.npz': return _read_npz(path)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 import torch.distributed as dist
 from .core import as_device
-from .io import atomic_write, progress_bar
+from .io import atomic_output, atomic_write, progress_bar
 
 # %% auto #0
 __all__ = ['Classifier', 'load_model', 'ImageFiles', 'image_folder', 'Extraction', 'extract_logits', 'init_distributed',
@@ -200,7 +200,7 @@ def image_folder(path,                               # one subfolder of images p
 # %% ../nbs/03_logits.ipynb #8a57ae00
 class Extraction(NamedTuple):
     "What extraction returns: N×K float32 `outputs` in dataset order, and the N labels (or `None`)."
-    outputs: torch.Tensor | np.ndarray
+    outputs: torch.Tensor | np.ndarray | list  # a list of memory maps, stacked by rows, from a sharded extraction
     labels: torch.Tensor | np.ndarray | None
 
 # %% ../nbs/03_logits.ipynb #0fc3731b
@@ -325,23 +325,49 @@ def _pending(sink) -> np.ndarray | str:
     except (ValueError, TypeError) as e: return str(e)
 
 # %% ../nbs/03_logits.ipynb #fc4c6937
-def _run(model, dataset, rows, sink, batch_size, num_workers, device, autocast, progress, desc) -> int:
+def _run(model, dataset, rows, sink, batch_size, num_workers, device, autocast, progress, desc, alone=False) -> int:
     "Compute the outputs at `rows`, this process's share of them, and write all shares into `sink` on process 0."
     rank, world = _rank_world()
-    mine = np.array_split(rows, world)[rank]
-    steps = -(-int(np.ceil(len(rows) / world)) // batch_size)
+    split = 1 if alone else world  # alone: this process computes and writes all of `rows` (its own shard)
+    mine = np.array_split(rows, split)[0 if alone else rank]
+    steps = -(-int(np.ceil(len(rows) / split)) // batch_size)
     batches = _batches(model, dataset, mine, batch_size, num_workers, device, autocast, world)
-    total = sink.n if rank == 0 else 0
+    total = sink.n if rank == 0 or alone else 0
     bar = progress_bar(None, progress if rank == 0 else False, desc, total=total, initial=total - len(rows), unit='img',
                        unit_scale=True, smoothing=0.1)  # a bar counting images, and images per second
     try:
         for _ in range(steps):
-            for item in _gathered(next(batches, None), world):
+            for item in [next(batches, None)] if alone else _gathered(next(batches, None), world):
                 if item is None: continue
                 sink.write(*item)
                 bar.update(len(item[0]))
     finally: bar.close(); batches.close()  # closing the generator shuts the loader's workers down now, not at collection
     return len(rows)
+
+# %% ../nbs/03_logits.ipynb #fccdd644
+def _shard_path(folder: Path, kind: str, rank: int, world: int) -> Path:
+    "The file of process `rank` of `world` in a sharded extraction into `folder`: names sort in row order."
+    return folder / f"{kind.split(':')[0]}-{rank:05d}-of-{world:05d}.npy"
+
+def _all_agree(payload):
+    "This process's `payload`, once every process has its own; an error message from any process is raised everywhere."
+    rank, world = _rank_world()
+    payloads = [payload]
+    if world > 1:
+        payloads = [None] * world
+        dist.all_gather_object(payloads, payload)
+    said = [(r, p) for r, p in enumerate(payloads) if isinstance(p, str)]
+    if said: raise ValueError(said[0][1] if world == 1 else f"process {said[0][0]}: {said[0][1]}")
+    return payload
+
+def _stacked_shards(folder: Path, kind: str, world: int) -> Extraction:
+    "The shards of a finished sharded extraction (memory maps, in row order), and their labels put together beside them."
+    paths = [_shard_path(folder, kind, r, world) for r in range(world)]
+    labels = [_labels_path(p) for p in paths]
+    if not labels[0].exists(): return Extraction([np.load(p, mmap_mode='r') for p in paths], None)
+    y = np.concatenate([np.load(p) for p in labels])
+    with atomic_output(_labels_path(folder)) as tmp, open(tmp, 'wb') as f: np.save(f, y)  # a file: np.save adds .npy to names
+    return Extraction([np.load(p, mmap_mode='r') for p in paths], y)
 
 # %% ../nbs/03_logits.ipynb #8d4f7ff0
 def _extract(model: nn.Module, dataset, *, desc: str, batch_size=256, device=None, num_workers=None, amp=False,
@@ -353,22 +379,29 @@ def _extract(model: nn.Module, dataset, *, desc: str, batch_size=256, device=Non
     device = _device(device)
     autocast = _autocast_dtype(amp, device)
     fingerprint = _same_model(model) if world > 1 else _fingerprint(model) if out else None
-    sink = None
-    if rank == 0 and out:
+    sink, sharded = None, out is not None and (Path(out).is_dir() or not Path(out).suffix)  # a folder: shards
+    if out and (rank == 0 or sharded):
         listing = _file_listing(dataset)
         identity = dict(kind=kind, model=fingerprint, amp=str(autocast), data=_dataset_identity(dataset, listing))
-        sink = _FileSink(out, n, identity, listing)
+    if sharded:
+        share = np.array_split(np.arange(n), world)[rank]
+        if n < world: raise ValueError(f"{n} samples for {world} processes: each shard needs at least one sample")
+        sink = _FileSink(_shard_path(Path(out), kind, rank, world), len(share), identity, listing)
+        dataset, rows = torch.utils.data.Subset(dataset, share.tolist()), _all_agree(_pending(sink))
+    elif rank == 0 and out: sink = _FileSink(out, n, identity, listing)
     elif rank == 0: sink = _MemorySink(n)
-    rows = _share(_pending(sink) if rank == 0 else None)
+    if not sharded: rows = _share(_pending(sink) if rank == 0 else None)
     modes = [(m, m.training) for m in model.modules()]  # restored one by one: a model may mix train and eval parts
     model.eval().to(device, memory_format=torch.channels_last if device.type == 'cuda' else torch.preserve_format)
     try:
         with torch.inference_mode():
-            computed = _run(model, dataset, rows, sink, int(batch_size), num_workers, device, autocast, progress, desc)
+            computed = _run(model, dataset, rows, sink, int(batch_size), num_workers, device, autocast, progress, desc,
+                            alone=sharded)
     finally:
         for m, training in modes: m.training = training
-    result = sink.finish() if rank == 0 else None
+    result = sink.finish() if rank == 0 or sharded else None
     if world > 1: dist.barrier()  # the file is in place before any process goes on
+    if sharded: result = _stacked_shards(Path(out), kind, world) if rank == 0 else None
     return result, computed
 
 # %% ../nbs/03_logits.ipynb #d7512649
@@ -657,7 +690,7 @@ class ImageRun(NamedTuple):
 
 def extract_images(model: str,             # a torchvision model name, e.g. resnet50
                    data,                   # an image folder: one subfolder per class, or the images themselves
-                   out,                    # the .npy to write (resumable)
+                   out,                    # the .npy to write, or a folder of shards, one per process (resumable)
                    *,
                    features: bool = False, # the penultimate features instead of the logits
                    layer: str | None = None,  # with `features`: the layer whose input is the features
@@ -677,7 +710,8 @@ def extract_images(model: str,             # a torchvision model name, e.g. resn
                                     num_workers=workers, amp=amp, out=out, progress=progress)
         if result is None: return None
         out = Path(out)
-        side = _write_side_files(out, dataset, None if features else clf.names, result.outputs.shape[1])
+        k = (result.outputs[0] if isinstance(result.outputs, list) else result.outputs).shape[1]  # a list: shards
+        side = _write_side_files(out, dataset, None if features else clf.names, k)
         labels = _labels_path(out) if result.labels is not None else None
         return ImageRun(result, computed, time.perf_counter() - start, side, labels, dataset.skipped)
     finally:

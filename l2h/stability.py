@@ -6,7 +6,7 @@
 from __future__ import annotations
 import warnings
 import numpy as np
-from .core import EmptyClusterWarning, PreparedLogits, as_sample_weight, logits_to_hierarchy, prepare_logits
+from .core import EmptyClusterWarning, as_sample_weight, logits_to_hierarchy, prepare_parts
 from .hierarchy import as_hierarchy
 from .io import progress_bar
 from .metrics import clade_keys
@@ -23,7 +23,7 @@ def replicate_weights(n_samples: int,  # N, the rows of the logits
     return np.random.default_rng((seed, replicate)).poisson(1., n_samples).astype(np.float64)
 
 # %% ../nbs/08_stability.ipynb #3ef819d8
-def bootstrap_support(logits,                       # N × K logits (any input `logits_to_hierarchy` takes), or a `PreparedLogits`
+def bootstrap_support(logits,                       # N × K logits, a list of blocks of rows, `PreparedLogits` or a list of them
                       hierarchy,                    # the tree to support, built from the same logits
                       *,
                       n_boot: int = 100,            # bootstrap replicates
@@ -35,8 +35,8 @@ def bootstrap_support(logits,                       # N × K logits (any input `
     "Per merge of `hierarchy`, the share of `n_boot` bootstrap replicates whose L2H tree has the clade that merge forms."
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
         raise ValueError(f"n_boot must be a whole number of replicates ≥ 1, got {n_boot!r}")
-    prepared = logits if isinstance(logits, PreparedLogits) else prepare_logits(logits, progress=progress)
-    N, K = prepared.shape
+    prepared = prepare_parts(logits, progress=progress)  # once: every replicate shares the first pass
+    N, K = sum(p.shape[0] for p in prepared), prepared[0].shape[1]
     h = as_hierarchy(hierarchy)
     if h.n_clusters != K:
         raise ValueError(f"the hierarchy must be over the logits' {K} clusters, got a hierarchy over {h.n_clusters}")

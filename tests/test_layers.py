@@ -8,7 +8,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / 'l2h'
 FLOORS = [{'io', 'kernels', 'newick', 'hierarchy'},                          # the type, files, Newick, compiled loops
           {'core'},                                                          # the algorithm
-          {'metrics', 'baselines', 'logits', 'flat', 'wordnet', 'demo', 'stability'},  # what is built on it
+          {'metrics', 'baselines', 'logits', 'flat', 'wordnet', 'demo', 'stability', 'distributed'},  # what is built on it
           {'cli', 'reproduce', '__init__'}]                                  # what a user runs or imports
 FLOOR = {module: level for level, modules in enumerate(FLOORS) for module in modules}
 
