@@ -77,6 +77,12 @@ def _python_signatures():
         init = 'def __init__(self):' if params == '):' else 'def __init__(\n    self, ' + params.lstrip('\n ')
         return f'class {self.obj.__name__}:\n    ' + init.replace('\n', '\n    ')
 
+    def read(self, obj):
+        "Docments of `*args` and `**kwargs` too: left out, fastcore gives their comment to the return value."
+        self.obj, self.dm = obj, docments.docments(obj, full=True, args_kwargs=True)
+        self.dm.pop('self', None)
+
+    docments._DocmentBase.__init__ = read
     docments.DocmentText._fmt_param, docments.DocmentText._ret_str = param, property(returns)
     docments.DocmentText.__str__ = docments.DocmentText.__repr__ = text
 

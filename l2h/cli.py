@@ -43,7 +43,7 @@ def _npy(a: np.ndarray) -> bytes:
 
 _OUTPUTS = ('merges.json', 'tree.nwk', 'linkage.npy', 'dendrogram.png')
 
-def write_outputs(h: Hierarchy,
+def write_outputs(h: Hierarchy,         # the tree to write
                   out,                  # the folder to publish
                   figure: str = 'png',  # the dendrogram's format: 'png', 'svg' or 'pdf'
                   **plot_options        # for `Hierarchy.plot`: title, groups, layout, …
@@ -79,7 +79,14 @@ def _tree_note(scores) -> str:
             f" tree gets below\n    rf_floor = {floor:.2f} against the planted tree: {reached(s['robinson_foulds'] <= floor + 1e-9)}.")
 
 # %% ../nbs/09_cli.ipynb #bab1d9df
-def build(logits, names=None, labels=None, out='l2h-out', score='sum_of_means', device=None, figure='png') -> Hierarchy:
+def build(logits,                # N × K logits: .npy, .npz or .pt
+          names=None,            # text file, one cluster name per line
+          labels=None,           # true labels, one per sample: .npy or text
+          out='l2h-out',         # output folder
+          score='sum_of_means',  # the group score: one of `SCORES`
+          device=None,           # torch device, e.g. cuda (default: where the logits are)
+          figure='png'           # the dendrogram's format: 'png', 'svg' or 'pdf'
+         ) -> Hierarchy:
     "Read logits (and optional names and labels), build the L2H hierarchy, write its files into `out` and report."
     check_output_folder(out, _OUTPUTS)
     L = as_logits(read_logits(logits))
@@ -97,7 +104,9 @@ def build(logits, names=None, labels=None, out='l2h-out', score='sum_of_means', 
     print('  wrote ' + ', '.join(map(str, written)))
     return h
 
-def demo(out='l2h-demo', seed=0) -> Hierarchy:
+def demo(out='l2h-demo',  # output folder
+         seed=0           # seed of the planted data and the classifier
+        ) -> Hierarchy:
     "Plant a tree, train a flat classifier on it, build L2H from its logits, and say how much of the tree came back."
     check_output_folder(out, _OUTPUTS)
     r = run_demo(seed=seed)
@@ -212,7 +221,8 @@ def _parser() -> argparse.ArgumentParser:
 
 _COMMANDS = dict(build=build, extract=extract, features=features, cluster=cluster, demo=demo)
 
-def main(argv=None) -> int:
+def main(argv=None   # the arguments (default: the command line)
+        ) -> int:
     "Entry point of the `l2h` command; returns the exit status (2 for bad input)."
     args = vars(_parser().parse_args(argv))
     command = args.pop('command')

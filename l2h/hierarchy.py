@@ -200,7 +200,9 @@ def _checked_children(children, K: int) -> tuple[np.ndarray, np.ndarray]:
     return a, sizes
 
 # %% ../nbs/01_hierarchy.ipynb #dad89d3b
-def members(h: Hierarchy, node: int) -> np.ndarray:
+def members(h: Hierarchy,  # the tree
+            node: int      # a cluster id, or K + t for the node merge t made
+           ) -> np.ndarray:
     "The clusters under `node` (a cluster, or K + t for merge t), G*'s side first."
     K, out, stack = h.n_clusters, [], [int(node)]
     if not 0 <= node < 2 * K - 1: raise ValueError(f"node must be between 0 and {2 * K - 2}, got {node}")
@@ -210,7 +212,8 @@ def members(h: Hierarchy, node: int) -> np.ndarray:
         else: stack.extend(h.children[v - K][::-1].tolist())
     return np.array(out, dtype=np.int64)
 
-def merges_of(h: Hierarchy) -> tuple:
+def merges_of(h: Hierarchy   # the tree
+             ) -> tuple:
     "The K−1 merges (G*'s clusters, the partner's clusters), as tuples of cluster ids: Σ sizes of them, K²/2 for a caterpillar."
     groups = [(c,) for c in range(h.n_clusters)]
     for a, b in h.children.tolist(): groups.append(groups[a] + groups[b])
@@ -229,13 +232,17 @@ def _check_heights(h: Hierarchy, heights) -> np.ndarray:
     if low.size: raise ValueError(f"heights must not decrease towards the root; merge {low[0]} is below one of its children")
     return z
 
-def to_linkage(h: Hierarchy, heights=None) -> np.ndarray:
+def to_linkage(h: Hierarchy,  # the tree
+               heights=None   # one height per merge, non-decreasing towards the root (default: the merge step)
+              ) -> np.ndarray:
     "The scipy linkage matrix ((K−1)×4, float64) of `h`; heights default to the merge step."
     return np.column_stack([h.children.astype(np.float64), _check_heights(h, heights),
                             h.sizes[h.n_clusters:].astype(np.float64)])
 
 # %% ../nbs/01_hierarchy.ipynb #3c246a76
-def from_linkage(Z, names=None) -> Hierarchy:
+def from_linkage(Z,           # a scipy linkage matrix, (K−1) × 4
+                 names=None   # one name per cluster
+                ) -> Hierarchy:
     "The `Hierarchy` of a scipy linkage matrix `Z` (or any (K−1)×≥2 array of joined node ids); `ValueError` naming a bad row."
     try: Z = np.asarray(Z)
     except ValueError: raise ValueError(f"a linkage must be a 2-D array of numbers, got {reprlib.repr(Z)}") from None
@@ -264,18 +271,22 @@ def from_linkage(Z, names=None) -> Hierarchy:
     return h
 
 # %% ../nbs/01_hierarchy.ipynb #05335af2
-def as_hierarchy(hierarchy) -> Hierarchy:
+def as_hierarchy(hierarchy   # a `Hierarchy`, or a scipy linkage matrix
+                ) -> Hierarchy:
     "`hierarchy` itself when it is a `Hierarchy`, else the `Hierarchy` of it read as a scipy linkage matrix."
     return hierarchy if isinstance(hierarchy, Hierarchy) else from_linkage(hierarchy)
 
 # %% ../nbs/01_hierarchy.ipynb #f3aaee05
-def leaf_names(h: Hierarchy, names=None) -> list[str]:
+def leaf_names(h: Hierarchy,  # the tree
+               names=None     # names to use instead of `h.names`
+              ) -> list[str]:
     "The name of every cluster: `names` when given, else `h.names`, else the cluster ids as text."
     if names is not None: return _as_names(names, h.n_clusters)
     return [str(c) for c in range(h.n_clusters)] if h.names is None else h.names
 
 # %% ../nbs/01_hierarchy.ipynb #5023890d
-def preorder(h: Hierarchy) -> list[int]:
+def preorder(h: Hierarchy   # the tree
+            ) -> list[int]:
     "Node ids from the root down, each node before its children, the group's side before the partner's."
     K, out, stack = h.n_clusters, [], [2 * h.n_clusters - 2]
     while stack:
@@ -284,12 +295,15 @@ def preorder(h: Hierarchy) -> list[int]:
         if v >= K: stack.extend(h.children[v - K][::-1].tolist())
     return out
 
-def leaf_order(h: Hierarchy) -> np.ndarray:
+def leaf_order(h: Hierarchy   # the tree
+              ) -> np.ndarray:
     "Cluster ids in the left-to-right order of the tree's drawing."
     return np.array([v for v in preorder(h) if v < h.n_clusters])
 
 # %% ../nbs/01_hierarchy.ipynb #d5757a46
-def to_newick(h: Hierarchy, names=None) -> str:
+def to_newick(h: Hierarchy,  # the tree
+              names=None     # names to use instead of `h.names`
+             ) -> str:
     "The tree as a Newick string (topology; leaves named, internal nodes not)."
     K, labels, out = h.n_clusters, leaf_names(h, names), []
     stack = [2 * K - 2]
@@ -304,7 +318,9 @@ def to_newick(h: Hierarchy, names=None) -> str:
     return ''.join(out) + ';'
 
 # %% ../nbs/01_hierarchy.ipynb #99bd217d
-def to_ete3(h: Hierarchy, names=None):
+def to_ete3(h: Hierarchy,  # the tree
+            names=None     # names to use instead of `h.names`
+           ):
     "The tree as an `ete3.Tree` whose leaves are named by `names` (or `h.names`, or cluster id)."
     from ete3 import Tree
     K, labels = h.n_clusters, leaf_names(h, names)
@@ -321,12 +337,15 @@ def to_ete3(h: Hierarchy, names=None):
     return nodes[-1]
 
 # %% ../nbs/01_hierarchy.ipynb #19904cda
-def to_sklearn_children(h: Hierarchy) -> np.ndarray:
+def to_sklearn_children(h: Hierarchy   # the tree
+                       ) -> np.ndarray:
     "The (K−1)×2 `children_` array of sklearn's agglomerative clustering."
     return h.children.copy()
 
 # %% ../nbs/01_hierarchy.ipynb #771702fd
-def cut(h: Hierarchy, n_groups: int) -> np.ndarray:
+def cut(h: Hierarchy,   # the tree
+        n_groups: int   # how many groups: 1 (the root) to K (the clusters)
+       ) -> np.ndarray:
     "Group id (0..n_groups−1) of every cluster after the first K − n_groups merges."
     K = h.n_clusters
     if isinstance(n_groups, bool) or not isinstance(n_groups, (int, np.integer)) or not 1 <= n_groups <= K:
@@ -338,7 +357,10 @@ def cut(h: Hierarchy, n_groups: int) -> np.ndarray:
     _, first, label = np.unique(up[:K], return_index=True, return_inverse=True)
     return np.argsort(np.argsort(first))[label]
 
-def predict(h: Hierarchy, clusters, n_groups: int) -> np.ndarray:
+def predict(h: Hierarchy,   # the tree
+            clusters,       # samples' cluster ids (the flat model's argmax)
+            n_groups: int   # how many groups to cut the tree into
+           ) -> np.ndarray:
     "Per-sample group ids at the level with `n_groups` groups, from per-sample cluster ids."
     clusters = np.asarray(clusters)
     if clusters.dtype.kind not in 'iu' or (clusters.size and (clusters.min() < 0 or clusters.max() >= h.n_clusters)):
@@ -346,7 +368,8 @@ def predict(h: Hierarchy, clusters, n_groups: int) -> np.ndarray:
     return cut(h, n_groups)[clusters]
 
 # %% ../nbs/01_hierarchy.ipynb #97b3fc42
-def clades(h: Hierarchy) -> list[frozenset]:
+def clades(h: Hierarchy   # the tree
+          ) -> list[frozenset]:
     "The set of clusters under each internal node, in merge order."
     sets = [frozenset((c,)) for c in range(h.n_clusters)]
     for a, b in h.children.tolist(): sets.append(sets[a] | sets[b])
@@ -357,7 +380,9 @@ _FORMAT = 'l2h.hierarchy'
 _VERSIONS = (1, 2)  # the versions of the file this l2h reads; `save` writes the last
 _STATS = ('counts', 'cluster_scores', 'merge_scores', 'merge_affinities')
 
-def save(h: Hierarchy, path):
+def save(h: Hierarchy,  # the tree
+         path           # the JSON file to write
+        ):
     "Save `h` as JSON at `path`, atomically."
     stats = {k: None if getattr(h, k) is None else getattr(h, k).tolist() for k in _STATS}
     doc = dict(format=_FORMAT, version=_VERSIONS[-1], n_clusters=h.n_clusters, names=h.names,
@@ -373,7 +398,8 @@ def _read_json(path):
     except RecursionError: raise ValueError(f"{path} is not an l2h hierarchy file: JSON nested too deeply") from None
     except ValueError as e: raise ValueError(f"{path} is not an l2h hierarchy file: {e}") from None  # also not UTF-8
 
-def load(path) -> Hierarchy:
+def load(path   # a JSON file written by `save`
+        ) -> Hierarchy:
     "The `Hierarchy` saved at `path`; a `ValueError` naming the file and the field when it is not such a file."
     doc = _read_json(path)
     if not isinstance(doc, dict) or doc.get('format') != _FORMAT:
@@ -404,8 +430,8 @@ def _is_list_of_pairs(rows) -> bool:
 # %% ../nbs/01_hierarchy.ipynb #33b7a8d4
 _HEIGHTS = ('step', 'depth', 'score')
 
-def node_heights(h: Hierarchy,
-                 heights='step'  # 'step', 'depth', 'score', or one height per merge
+def node_heights(h: Hierarchy,    # the tree
+                 heights='step'   # 'step', 'depth', 'score', or one height per merge
                 ) -> tuple[np.ndarray, str]:
     "The height of every node (clusters at 0) by merge step, depth, merge score or given values, and the axis's name."
     K = h.n_clusters
@@ -421,8 +447,8 @@ def node_heights(h: Hierarchy,
     return node, 'depth (merges below)' if heights == 'depth' else 'merge score'
 
 # %% ../nbs/01_hierarchy.ipynb #65a38e4c
-def node_groups(h: Hierarchy,
-                groups  # a number of groups to cut the tree into, or one group label per cluster (a taxonomy)
+def node_groups(h: Hierarchy,  # the tree
+                groups         # a number of groups to cut the tree into, or one group label per cluster (a taxonomy)
                ) -> tuple[np.ndarray, list]:
     "The group of every node (−1 where its clusters are in more than one group), and the groups' labels in that order."
     K = h.n_clusters
@@ -443,8 +469,8 @@ def _palette(n: int) -> list:
     return [matplotlib.colormaps['hsv'](i / n) for i in range(n)]
 
 # %% ../nbs/01_hierarchy.ipynb #3f321c23
-def top_clades(h: Hierarchy,
-               n: int  # how many clades: the tree before its last n − 1 merges
+def top_clades(h: Hierarchy,  # the tree
+               n: int         # how many clades: the tree before its last n − 1 merges
               ) -> np.ndarray:
     "The n nodes the tree's last n − 1 merges join, in drawing order: the clades a cut into n groups makes."
     K = h.n_clusters
@@ -539,7 +565,7 @@ def _draw_circle(ax, h, pos, height, colours, linewidth, integer, axis_name):
     ax.text(1.0, -0.02, axis_name, fontsize=7, color='0.35', ha='left', va='top')
     return theta, radius
 
-def plot(h: Hierarchy,
+def plot(h: Hierarchy,               # the tree
          names=None,                 # one name per cluster (default: `h.names`, else the cluster ids)
          ax=None,                    # matplotlib axes to draw on (default: a new figure sized to the tree)
          orientation: str = 'left',  # where the root is, as in scipy: 'left', 'right', 'top' or 'bottom' (not in a circle)

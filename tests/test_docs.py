@@ -286,9 +286,31 @@ def test_signatures_read_like_python(server, browser):
         for sig in browser.execute_script('return [...document.querySelectorAll("article pre")].map(p => p.innerText)'
                                           '.filter(t => /^(async def|def|class) /.test(t))'):
             code = re.sub(r'#.*', '', re.sub(r"'[^'\n]*'|\"[^\"\n]*\"", "''", sig))
-            try: ast.parse(sig.rstrip() + ('\n    pass' if sig.rstrip().endswith(':') else ''))
+            body = '\n' + ' ' * (8 if sig.startswith('class ') else 4) + 'pass'   # a class shows its __init__
+            try: ast.parse(sig.rstrip() + (body if code.rstrip().endswith(':') else ''))
             except SyntaxError as e: bad.append(f'{page}.html: {sig.splitlines()[0]} does not parse: {e}')
             # PEP 8's spacing, as `inspect.signature` prints it: `seed=0`, `largest: bool = True`, `) -> int`
-            if 'NoneType' in code or re.search(r'\w:\w|\w:[^=,\n]*\S=|\)->', code):
+            if 'NoneType' in code or re.search(r'\w:\w|\w:[^=,\n]*\S=|\)->', code) or re.search(r'\).*:\s*#', sig):
                 bad.append(f'{page}.html: {sig.splitlines()[0]} … not as Python writes it:\n{sig}')
     assert not bad, '\n'.join(bad[:10])
+
+
+@needs_browser
+def test_nothing_runs_off_the_page(server, browser):
+    "Code wraps; what cells print keeps its columns and scrolls, as do wide tables: none is clipped or cut off."
+    bad = []
+    for _, page in _notebooks():
+        browser.get(server + f'{page}.html')
+        bad += [f'{page}.html: {what}' for what in browser.execute_script("""
+            const page = document.querySelector("article").getBoundingClientRect(), out = [];
+            for (const e of document.querySelectorAll("article pre, article table")) {
+              const box = e.getBoundingClientRect(), what = e.tagName + " " + JSON.stringify(e.innerText.slice(0, 60));
+              const wider = e.scrollWidth > e.clientWidth + 1;
+              const scroller = [...document.querySelectorAll("article *")].find(a => (a === e || a.contains(e)) &&
+                ["auto", "scroll"].includes(getComputedStyle(a).overflowX) && a.getBoundingClientRect().right <= page.right + 8);
+              if (box.right > page.right + 1 && !scroller) out.push("runs past the page: " + what);
+              if (wider && e.tagName === "PRE" && !e.closest(".cell_output")) out.push("code cut off, not wrapped: " + what);
+              if (wider && !["auto", "scroll"].includes(getComputedStyle(e).overflowX)) out.push("clipped: " + what);
+            }
+            return out""")]
+    assert not bad, '\n'.join(bad[:15])
