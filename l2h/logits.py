@@ -124,7 +124,10 @@ def _load_image(path: str):
 # %% ../nbs/03_logits.ipynb #778bf3ef
 class ImageFiles(torch.utils.data.Dataset):
     "Unlabeled images, one per file, in the order of `files`; `root` is the folder they are named from."
-    def __init__(self, files, transform: Callable | None = None, root=None):
+    def __init__(self,
+                 files,                              # the image files, in the order of the rows
+                 transform: Callable | None = None,  # the model's preprocessing (default: the image as read)
+                 root=None):                         # the folder they are named from
         self.files, self.transform, self.root = [str(f) for f in files], transform, root
     def __len__(self): return len(self.files)
     def __getitem__(self, i):
