@@ -33,6 +33,7 @@ myst_all_links_external = True
 html_theme = 'furo'
 html_static_path = ['_static']
 html_css_files = ['l2h.css']
+html_js_files = ['l2h.js']
 html_show_sourcelink = False
 html_copy_source = False
 # No "edit this page" button: pages are named as nbdev names them (core.html), not as their notebooks (00_core.ipynb),
