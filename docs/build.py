@@ -39,6 +39,54 @@ def _skipped(cell, skip_flags) -> bool:
     return bool(set(skip_flags) & directives.keys())
 
 
+def _python_signatures():
+    """show_doc's signatures as Python prints them, annotations as the source writes them: fastcore's `DocmentText`
+    gives a parameter without one the type of its default (`device:NoneType=None`) and drops PEP 8's spaces."""
+    import inspect
+    from fastcore import docments
+    empty = inspect.Parameter.empty
+
+    def written(obj):
+        try: return inspect.signature(obj)    # not evaluated: under `from __future__ import annotations`, the source's text
+        except (TypeError, ValueError): return None
+
+    def fmt(annotation): return annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+
+    def param(self, name, p):
+        sig = written(self.obj)
+        annotation = sig.parameters[name].annotation if sig and name in sig.parameters else empty
+        stars = {inspect.Parameter.VAR_POSITIONAL: '*', inspect.Parameter.VAR_KEYWORD: '**'}.get(p.get('kind'), '')
+        default = p.get('default', empty)
+        kinds = [q.kind for q in sig.parameters.values()] if sig else []
+        if (p.get('kind') == inspect.Parameter.KEYWORD_ONLY and inspect.Parameter.VAR_POSITIONAL not in kinds
+                and next(n for n, q in sig.parameters.items() if q.kind == q.KEYWORD_ONLY) == name): stars = '*, '
+        text = stars + name + (f': {fmt(annotation)}' if annotation is not empty else '')
+        if default is not empty: text += (' = ' if annotation is not empty else '=') + docments._fmt_default(default)
+        return text
+
+    def returns(self):
+        sig, doc = written(self.obj), self.dm.get('return', {}).get('docment')
+        arrow = f' -> {fmt(sig.return_annotation)}' if sig and sig.return_annotation is not empty else ''
+        return f'){arrow}:' + (f' # {doc}' if doc else '')
+
+    def text(self, plain=docments.DocmentText.__str__):
+        "A class as Python defines it: its `__init__`, not a `def` named as the class."
+        s = plain(self)
+        if not inspect.isclass(self.obj): return s
+        params = s.partition('(')[2]     # `):` or the parameters, one line or more, then `):`
+        init = 'def __init__(self):' if params == '):' else 'def __init__(\n    self, ' + params.lstrip('\n ')
+        return f'class {self.obj.__name__}:\n    ' + init.replace('\n', '\n    ')
+
+    def read(self, obj):
+        "Docments of `*args` and `**kwargs` too: left out, fastcore gives their comment to the return value."
+        self.obj, self.dm = obj, docments.docments(obj, full=True, args_kwargs=True)
+        self.dm.pop('self', None)
+
+    docments._DocmentBase.__init__ = read
+    docments.DocmentText._fmt_param, docments.DocmentText._ret_str = param, property(returns)
+    docments.DocmentText.__str__ = docments.DocmentText.__repr__ = text
+
+
 def _process_one(job: tuple[str, str]) -> tuple[str, float, str | None]:
     "Process `src` as `nbdev_proc_nbs` does, running all its cells, into `dest`; returns its name, seconds and error."
     src, dest = map(Path, job)
@@ -49,6 +97,7 @@ def _process_one(job: tuple[str, str]) -> tuple[str, float, str | None]:
     from nbdev.processors import FilterDefaults, Processor, exec_show_docs, _do_eval
 
     skip_flags = get_config().get('tst_flags', '').split()
+    _python_signatures()
 
     class run_cells(Processor):
         "Stands where nbdev's `exec_show_docs` stands, after the `show_doc` cells are added, and runs every cell."

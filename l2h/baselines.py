@@ -16,7 +16,9 @@ from . import kernels
 __all__ = ['LINKAGES', 'mean_probabilities', 'agglomerative_hierarchy', 'weight_ward_hierarchy']
 
 # %% ../nbs/02a_baselines.ipynb #a6291c4b
-def mean_probabilities(logits, chunk_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def mean_probabilities(logits,                         # N × K logits: NumPy array, memmap or torch tensor
+                       chunk_rows: int | None = None   # rows of softmax computed at once (default: a few MB worth)
+                      ) -> tuple[np.ndarray, np.ndarray]:
     "Per cluster c: the mean softmax vector of the samples with argmax c (K × K float64), and their number (K)."
     L = as_logits(logits)
     N, K = L.shape
@@ -51,14 +53,20 @@ def _fill_empty(means: np.ndarray, counts: np.ndarray) -> np.ndarray:
 # %% ../nbs/02a_baselines.ipynb #7b8cf88d
 LINKAGES = ('average', 'complete', 'ward')
 
-def agglomerative_hierarchy(logits, method: str = 'average', names=None, chunk_rows: int | None = None) -> Hierarchy:
+def agglomerative_hierarchy(logits,                         # N × K logits: NumPy array, memmap or torch tensor
+                            method: str = 'average',        # scipy's linkage: 'average', 'complete' or 'ward'
+                            names=None,                     # one name per cluster
+                            chunk_rows: int | None = None   # rows of softmax computed at once (default: a few MB worth)
+                           ) -> Hierarchy:
     "Agglomerative clustering (`average`, `complete` or `ward`) of the clusters' mean predicted probability vectors."
     if method not in LINKAGES: raise ValueError(f"method must be one of {', '.join(LINKAGES)}; got {method!r}")
     means, counts = mean_probabilities(logits, chunk_rows)
     return from_linkage(linkage(_fill_empty(means, counts), method=method, metric='euclidean'), names=names)
 
 # %% ../nbs/02a_baselines.ipynb #569bce34
-def weight_ward_hierarchy(weights, names=None) -> Hierarchy:
+def weight_ward_hierarchy(weights,     # the K × D weight matrix of the classifier's last layer
+                          names=None   # one name per class
+                         ) -> Hierarchy:
     "Ward's agglomerative clustering of the rows of a classifier's last-layer weight matrix (K classes × D features)."
     W = weights.detach().cpu().numpy() if isinstance(weights, torch.Tensor) else np.asarray(weights)
     if W.ndim != 2: raise ValueError(f"weights must be 2-D (K classes x D features), got shape {W.shape}")

@@ -21,13 +21,20 @@ from .distributed import distributed_hierarchy
 __all__ = ['write_outputs', 'build', 'demo', 'extract', 'features', 'cluster', 'turtle', 'reproduce', 'main']
 
 # %% ../nbs/09_cli.ipynb #1a2a8f65
-def _png(h: Hierarchy) -> bytes:
+_FIGURES = ('png', 'svg', 'pdf')
+
+def _figure(h: Hierarchy, figure: str = 'png', **plot_options) -> bytes:
+    "The dendrogram as a PNG (150 dpi), or an SVG or PDF to scale for slides; `ValueError` for another format."
+    if figure not in _FIGURES: raise ValueError(f"figure must be one of {_FIGURES}, got {figure!r}")
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    ax = h.plot()
     buf = io.BytesIO()
-    ax.figure.savefig(buf, format='png', dpi=150, bbox_inches='tight')
+    # no creation date and no random ids in a vector file: the same tree gives the same bytes
+    with plt.rc_context({'svg.hashsalt': 'l2h'}):
+        ax = h.plot(**plot_options)
+        ax.figure.savefig(buf, format=figure, dpi=150, bbox_inches='tight',
+                          metadata={'png': None, 'svg': {'Date': None}, 'pdf': {'CreationDate': None}}[figure])
     plt.close(ax.figure)
     return buf.getvalue()
 
@@ -38,9 +45,15 @@ def _npy(a: np.ndarray) -> bytes:
 
 _OUTPUTS = ('merges.json', 'tree.nwk', 'linkage.npy', 'dendrogram.png')
 
-def write_outputs(h: Hierarchy, out) -> list[Path]:
-    "Publish merges.json, tree.nwk, linkage.npy and dendrogram.png for `h` as the folder `out`, all or nothing."
-    return write_output_set(out, dict(zip(_OUTPUTS, (h.save, h.to_newick() + '\n', _npy(h.to_linkage()), _png(h)))))
+def write_outputs(h: Hierarchy,         # the tree to write
+                  out,                  # the folder to publish
+                  figure: str = 'png',  # the dendrogram's format: 'png', 'svg' or 'pdf'
+                  **plot_options        # for `Hierarchy.plot`: title, groups, layout, …
+                 ) -> list[Path]:
+    "Publish merges.json, tree.nwk, linkage.npy and the dendrogram for `h` as the folder `out`, all or nothing."
+    names = [f'dendrogram.{figure}' if n == 'dendrogram.png' else n for n in _OUTPUTS]
+    figure = _figure(h, figure, **plot_options)
+    return write_output_set(out, dict(zip(names, (h.save, h.to_newick() + '\n', _npy(h.to_linkage()), figure))))
 
 # %% ../nbs/09_cli.ipynb #f673f266
 def _describe(h: Hierarchy, logits, seconds: float) -> str:
@@ -62,9 +75,31 @@ def _add_support(h: Hierarchy, prepared, n_boot: int, score: str) -> str:
     return (f"  bootstrap: {n_boot} replicates in {time.perf_counter() - start:.1f} s; of {len(below_root)} clades below "
             f"the root, {int((below_root >= 0.95).sum())} have support ≥ 0.95, {int((below_root >= 0.5).sum())} ≥ 0.5")
 
+# %% ../nbs/09_cli.ipynb #61275ff0
+def _tree_note(scores) -> str:
+    "What clade recall, precision and Robinson–Foulds measure, and the best a binary tree can score against the reference."
+    s = scores['reference']
+    K, theirs = int(s['leaves']), int(s['reference_clades'])
+    best, floor = theirs / (K - 2), s['rf_floor']
+    reached = lambda ok: 'reached' if ok else 'not reached'
+    return (f"  clade_recall {s['clade_recall']:.2f}: the share of the {theirs} planted clades that are nodes of the L2H tree.\n"
+            f"  clade_precision {s['clade_precision']:.2f}: the share of the L2H tree's {K - 2} clades that were planted. A binary"
+            f" tree over {K} classes has {K - 2}\n    clades, the planted tree only {theirs}, so {theirs}/{K - 2} = {best:.2f}"
+            f" is the best possible: {reached(s['clade_precision'] >= best - 1e-9)}.\n"
+            f"  robinson_foulds {s['robinson_foulds']:.2f}: the share of clades in one tree only (0: the same tree). No binary"
+            f" tree gets below\n    rf_floor = {floor:.2f} against the planted tree: {reached(s['robinson_foulds'] <= floor + 1e-9)}.")
+
 # %% ../nbs/09_cli.ipynb #bab1d9df
-def build(logits, names=None, labels=None, out='l2h-out', score='sum_of_means', device=None, scratch=None,
-          bootstrap=0) -> Hierarchy:
+def build(logits,                # N × K logits: .npy, .npz or .pt, or a folder of .npy shards
+          names=None,            # text file, one cluster name per line
+          labels=None,           # true labels, one per sample: .npy or text
+          out='l2h-out',         # output folder
+          score='sum_of_means',  # the group score: one of `SCORES`
+          device=None,           # torch device, e.g. cuda (default: where the logits are)
+          figure='png',          # the dendrogram's format: 'png', 'svg' or 'pdf'
+          scratch=None,          # out of core: a folder for copies of the logits in cluster order
+          bootstrap=0            # bootstrap replicates for every merge's support (0: none)
+         ) -> Hierarchy:
     "Read logits (a file, or a folder of shards), build the L2H hierarchy, write its files into `out` and report."
     check_output_folder(out, _OUTPUTS)
     read = read_logits(logits)
@@ -84,17 +119,21 @@ def build(logits, names=None, labels=None, out='l2h-out', score='sum_of_means', 
     h.names = cluster_names
     summary = _describe(h, L, time.perf_counter() - start) + (f"\n  built by {world} processes" if world > 1 else '')
     if bootstrap: summary += '\n' + _add_support(h, prepared, bootstrap, score)
-    written = write_outputs(h, out)  # before any report: a run that could not write its results says only that
+    # before any report: a run that could not write its results says only that
+    written = write_outputs(h, out, figure, title=f'L2H hierarchy of {Path(logits).name}: {K} clusters')
     print(summary)
     if y is not None: print(evaluate(h, np.concatenate([assignments(s) for s in L]), y))
     print('  wrote ' + ', '.join(map(str, written)))
     return h
 
-def demo(out='l2h-demo', seed=0) -> Hierarchy:
+def demo(out='l2h-demo',  # output folder
+         seed=0           # seed of the planted data and the classifier
+        ) -> Hierarchy:
     "Plant a tree, train a flat classifier on it, build L2H from its logits, and say how much of the tree came back."
     check_output_folder(out, _OUTPUTS)
     r = run_demo(seed=seed)
-    written = write_outputs(r.hierarchy, out)
+    written = write_outputs(r.hierarchy, out, groups=[n[0] for n in r.data.names],   # a class's first letter: its family
+                            title='L2H on the planted tree, coloured by planted family')
     d = r.data
     clusters = assignments(r.logits)
     print(f"Planted a tree over {len(d.names)} classes, branching {'×'.join(map(str, d.branching))}; "
@@ -102,7 +141,8 @@ def demo(out='l2h-demo', seed=0) -> Hierarchy:
     print(_describe(r.hierarchy, r.logits, r.seconds))
     print(f"  recovered {r.recovered:.0%} of the planted families as nodes of the L2H tree\n")
     print(evaluate(r.hierarchy, clusters, d.y_test, d.level_labels(d.y_test)), end='\n\n')
-    print(compare_trees(r.hierarchy, d.newick), end='\n\n')
+    trees = compare_trees(r.hierarchy, d.newick)
+    print(trees, _tree_note(trees), sep='\n', end='\n\n')
     print('wrote ' + ', '.join(map(str, written)))
     return r.hierarchy
 
@@ -255,6 +295,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument('--device', help='torch device, e.g. cuda (default: where the logits are)')
     b.add_argument('--scratch', help='out of core: copy the logits in cluster order into unlinked files in this folder first')
     b.add_argument('--bootstrap', type=int, default=0, metavar='B', help='bootstrap replicates for every clade\'s support (default: none)')
+    b.add_argument('--figure', default='png', choices=_FIGURES, help='dendrogram format: png, or svg/pdf for slides (default: png)')
     _image_arguments(sub.add_parser('extract', help='logits of a torchvision classifier on a folder of images'), 'logits.npy')
     f = sub.add_parser('features', help='penultimate features of a torchvision model on a folder of images')
     _image_arguments(f, 'features.npy')
@@ -280,7 +321,8 @@ def _parser() -> argparse.ArgumentParser:
 _COMMANDS = dict(build=build, extract=extract, features=features, cluster=cluster, turtle=turtle, demo=demo,
                  reproduce=reproduce)
 
-def main(argv=None) -> int:
+def main(argv=None   # the arguments (default: the command line)
+        ) -> int:
     "Entry point of the `l2h` command; returns the exit status (2 for bad input)."
     args = vars(_parser().parse_args(argv))
     command = args.pop('command')

@@ -18,7 +18,8 @@ __all__ = ['SCORES', 'TIE_RTOL', 'BACKENDS', 'as_logits', 'as_device', 'first_be
            'prepare_logits', 'prepare_parts', 'logits_to_hierarchy']
 
 # %% ../nbs/00_core.ipynb #d93e7a99
-def as_logits(logits) -> torch.Tensor:
+def as_logits(logits   # N × K: NumPy array, memmap, torch tensor (any device), list
+             ) -> torch.Tensor:
     "`logits` as a 2-D floating torch tensor sharing memory with the input; `ValueError`/`TypeError` naming what is wrong."
     if isinstance(logits, np.ma.MaskedArray):  # np.asarray would drop the mask and keep whatever lies under it
         masked = np.ma.getmaskarray(logits)
@@ -72,7 +73,9 @@ def as_device(device  # a torch device or its name: 'cpu', 'cuda', 'cuda:1', 'mp
 SCORES = ('sum_of_means', 'sum', 'mean')
 TIE_RTOL = 1e-9
 
-def first_best(values, largest: bool = True) -> int:
+def first_best(values,                # the values to compare
+               largest: bool = True   # the largest (else the smallest)
+              ) -> int:
     "Position of the first value tied (to `TIE_RTOL`, relative) with the largest (or smallest) one."
     v = np.asarray(values, dtype=np.float64)
     best = v.max() if largest else v.min()
@@ -167,7 +170,7 @@ def _score_parts(group, count, sum_d, score: str) -> tuple[int | float, float]:
     return int(sum(count[c] > 0 for c in group)), float(sum(sum_d[c] / count[c] for c in group if count[c]))
 
 # %% ../nbs/00_core.ipynb #6a57b1cd
-def l2h_reference(logits,
+def l2h_reference(logits,                       # N × K: NumPy array, memmap, torch tensor (any device), list
                   score: str = 'sum_of_means',  # the group score: one of `SCORES`
                   sample_weight=None            # one weight ≥ 0 per sample (default: all 1)
                  ) -> Hierarchy:
@@ -239,7 +242,8 @@ def _first_pass_torch(L: torch.Tensor, out: _RowStats, work: torch.Tensor, progr
         out.assigned[span], out.runner[span], out.runner_logp[span], out.runner_logit[span] = a, b, logp, runner
 
 # %% ../nbs/00_core.ipynb #d19f2716
-def assignments(logits) -> np.ndarray:
+def assignments(logits   # N × K: NumPy array, memmap, torch tensor (any device), list
+               ) -> np.ndarray:
     "a(x) = argmax_k L_k(x) for every sample (first index on ties), read a chunk of rows at a time."
     L = as_logits(logits)
     wide = L.dtype if L.dtype in (torch.float32, torch.float64) else torch.float32  # half types: NumPy lacks bfloat16

@@ -19,12 +19,12 @@ __all__ = ['PlantedData', 'planted_tree', 'fit_softmax_classifier', 'DemoResult'
 @dataclass
 class PlantedData:
     "Train and test samples of a Gaussian mixture whose classes follow a planted tree."
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    names: list[str]
-    branching: tuple[int, ...]
+    X_train: np.ndarray           # training samples, N × dim
+    y_train: np.ndarray           # their class ids
+    X_test: np.ndarray            # test samples
+    y_test: np.ndarray            # their class ids
+    names: list[str]              # class names spelling each class's path, one symbol a level: 'Ab3'
+    branching: tuple[int, ...]    # children per level, from the root down
 
     @property
     def newick(self) -> str:
@@ -48,8 +48,14 @@ def _path_names(branching: tuple[int, ...]) -> list[str]:
     return [''.join(_SYMBOLS[min(l, 2)][i] for l, i in enumerate(p)) for p in paths]
 
 # %% ../nbs/06_demo.ipynb #72dd0d83
-def planted_tree(branching=(3, 3, 3), n_train: int = 200, n_test: int = 200, dim: int = 16,
-                 spread=(3., 1.5, .75), noise: float = 1.5, seed: int = 0) -> PlantedData:
+def planted_tree(branching=(3, 3, 3),    # children per level, from the root down: K is their product
+                 n_train: int = 200,     # training samples per class
+                 n_test: int = 200,      # test samples per class
+                 dim: int = 16,          # dimension of the samples
+                 spread=(3., 1.5, .75),  # scale of the mean offsets at each level, from the root down
+                 noise: float = 1.5,     # standard deviation of the samples around their class mean
+                 seed: int = 0           # random seed
+                ) -> PlantedData:
     "Samples of a Gaussian mixture whose class means follow a tree with `branching` children per level."
     branching = tuple(int(b) for b in branching)
     if len(spread) != len(branching): raise ValueError(f"spread needs one scale per level ({len(branching)}), got {len(spread)}")
@@ -68,7 +74,13 @@ def planted_tree(branching=(3, 3, 3), n_train: int = 200, n_test: int = 200, dim
     return PlantedData(X_train, y_train, X_test, y_test, _path_names(branching), branching)
 
 # %% ../nbs/06_demo.ipynb #1379620b
-def fit_softmax_classifier(X, y, n_classes: int, steps: int = 300, lr: float = 0.05, seed: int = 0) -> torch.nn.Linear:
+def fit_softmax_classifier(X,                 # N × D training samples
+                           y,                 # their N class ids
+                           n_classes: int,    # number of classes (outputs)
+                           steps: int = 300,  # full-batch Adam steps
+                           lr: float = 0.05,  # learning rate
+                           seed: int = 0      # seed of the initial weights
+                          ) -> torch.nn.Linear:
     "A linear classifier trained with Adam on the full batch (X, y)."
     torch.manual_seed(seed)
     X, y = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)
@@ -84,9 +96,9 @@ def fit_softmax_classifier(X, y, n_classes: int, steps: int = 300, lr: float = 0
 @dataclass
 class DemoResult:
     "What the demo made: the data, the classifier's test logits and L2H's hierarchy over its classes."
-    data: PlantedData
-    logits: np.ndarray
-    hierarchy: Hierarchy
+    data: PlantedData             # the planted samples
+    logits: np.ndarray            # the classifier's logits on the test samples
+    hierarchy: Hierarchy          # L2H's tree over the classes, named
     seconds: float  # time L2H took
 
     @property
@@ -94,7 +106,9 @@ class DemoResult:
         "Share of the planted tree's internal nodes that are nodes of L2H's tree too (its clade recall)."
         return clade_recall(self.hierarchy, self.data.newick)
 
-def run_demo(seed: int = 0, **planted) -> DemoResult:
+def run_demo(seed: int = 0,  # seed of the data and of the classifier
+             **planted       # `planted_tree`'s other arguments (branching, noise, …)
+            ) -> DemoResult:
     "Plant a tree, train a flat classifier, and build the L2H hierarchy from its test logits."
     data = planted_tree(seed=seed, **planted)
     model = fit_softmax_classifier(data.X_train, data.y_train, len(data.names), seed=seed)

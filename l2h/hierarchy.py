@@ -15,7 +15,7 @@ from .newick import newick_name
 # %% auto #0
 __all__ = ['Hierarchy', 'members', 'merges_of', 'to_linkage', 'from_linkage', 'as_hierarchy', 'leaf_names', 'preorder',
            'leaf_order', 'to_newick', 'to_ete3', 'to_sklearn_children', 'cut', 'predict', 'clades', 'save', 'load',
-           'plot']
+           'node_heights', 'node_groups', 'top_clades', 'plot']
 
 # %% ../nbs/01_hierarchy.ipynb #5d1f0a2e
 @contextmanager
@@ -162,8 +162,7 @@ class Hierarchy:
     def clades(self) -> list[frozenset]: return clades(self)
     def members(self, node: int) -> np.ndarray: return members(self, node)
     def save(self, path): return save(self, path)
-    def plot(self, names=None, ax=None, orientation: str = 'left', heights=None, max_labels: int = 300, color='C0',
-             linewidth=None): return plot(self, names, ax, orientation, heights, max_labels, color, linewidth)
+    def plot(self, names=None, ax=None, **options): return plot(self, names, ax, **options)
     @staticmethod
     def from_linkage(Z, names=None) -> Hierarchy: return from_linkage(Z, names)
     @staticmethod
@@ -215,7 +214,9 @@ def _checked_children(children, K: int) -> tuple[np.ndarray, np.ndarray]:
     return a, sizes
 
 # %% ../nbs/01_hierarchy.ipynb #dad89d3b
-def members(h: Hierarchy, node: int) -> np.ndarray:
+def members(h: Hierarchy,  # the tree
+            node: int      # a cluster id, or K + t for the node merge t made
+           ) -> np.ndarray:
     "The clusters under `node` (a cluster, or K + t for merge t), G*'s side first."
     K, out, stack = h.n_clusters, [], [int(node)]
     if not 0 <= node < 2 * K - 1: raise ValueError(f"node must be between 0 and {2 * K - 2}, got {node}")
@@ -225,7 +226,8 @@ def members(h: Hierarchy, node: int) -> np.ndarray:
         else: stack.extend(h.children[v - K][::-1].tolist())
     return np.array(out, dtype=np.int64)
 
-def merges_of(h: Hierarchy) -> tuple:
+def merges_of(h: Hierarchy   # the tree
+             ) -> tuple:
     "The K−1 merges (G*'s clusters, the partner's clusters), as tuples of cluster ids: Σ sizes of them, K²/2 for a caterpillar."
     groups = [(c,) for c in range(h.n_clusters)]
     for a, b in h.children.tolist(): groups.append(groups[a] + groups[b])
@@ -244,13 +246,17 @@ def _check_heights(h: Hierarchy, heights) -> np.ndarray:
     if low.size: raise ValueError(f"heights must not decrease towards the root; merge {low[0]} is below one of its children")
     return z
 
-def to_linkage(h: Hierarchy, heights=None) -> np.ndarray:
+def to_linkage(h: Hierarchy,  # the tree
+               heights=None   # one height per merge, non-decreasing towards the root (default: the merge step)
+              ) -> np.ndarray:
     "The scipy linkage matrix ((K−1)×4, float64) of `h`; heights default to the merge step."
     return np.column_stack([h.children.astype(np.float64), _check_heights(h, heights),
                             h.sizes[h.n_clusters:].astype(np.float64)])
 
 # %% ../nbs/01_hierarchy.ipynb #3c246a76
-def from_linkage(Z, names=None) -> Hierarchy:
+def from_linkage(Z,           # a scipy linkage matrix, (K−1) × 4
+                 names=None   # one name per cluster
+                ) -> Hierarchy:
     "The `Hierarchy` of a scipy linkage matrix `Z` (or any (K−1)×≥2 array of joined node ids); `ValueError` naming a bad row."
     try: Z = np.asarray(Z)
     except ValueError: raise ValueError(f"a linkage must be a 2-D array of numbers, got {reprlib.repr(Z)}") from None
@@ -279,18 +285,22 @@ def from_linkage(Z, names=None) -> Hierarchy:
     return h
 
 # %% ../nbs/01_hierarchy.ipynb #05335af2
-def as_hierarchy(hierarchy) -> Hierarchy:
+def as_hierarchy(hierarchy   # a `Hierarchy`, or a scipy linkage matrix
+                ) -> Hierarchy:
     "`hierarchy` itself when it is a `Hierarchy`, else the `Hierarchy` of it read as a scipy linkage matrix."
     return hierarchy if isinstance(hierarchy, Hierarchy) else from_linkage(hierarchy)
 
 # %% ../nbs/01_hierarchy.ipynb #f3aaee05
-def leaf_names(h: Hierarchy, names=None) -> list[str]:
+def leaf_names(h: Hierarchy,  # the tree
+               names=None     # names to use instead of `h.names`
+              ) -> list[str]:
     "The name of every cluster: `names` when given, else `h.names`, else the cluster ids as text."
     if names is not None: return _as_names(names, h.n_clusters)
     return [str(c) for c in range(h.n_clusters)] if h.names is None else h.names
 
 # %% ../nbs/01_hierarchy.ipynb #5023890d
-def preorder(h: Hierarchy) -> list[int]:
+def preorder(h: Hierarchy   # the tree
+            ) -> list[int]:
     "Node ids from the root down, each node before its children, the group's side before the partner's."
     K, out, stack = h.n_clusters, [], [2 * h.n_clusters - 2]
     while stack:
@@ -299,7 +309,8 @@ def preorder(h: Hierarchy) -> list[int]:
         if v >= K: stack.extend(h.children[v - K][::-1].tolist())
     return out
 
-def leaf_order(h: Hierarchy) -> np.ndarray:
+def leaf_order(h: Hierarchy   # the tree
+              ) -> np.ndarray:
     "Cluster ids in the left-to-right order of the tree's drawing."
     return np.array([v for v in preorder(h) if v < h.n_clusters])
 
@@ -308,7 +319,9 @@ def _support_label(h: Hierarchy, t: int) -> str:
     "Merge t's support as Newick writes an internal node's support value (3 digits), or nothing."
     return '' if h.support is None else f'{h.support[t]:.3g}'
 
-def to_newick(h: Hierarchy, names=None) -> str:
+def to_newick(h: Hierarchy,  # the tree
+              names=None     # names to use instead of `h.names`
+             ) -> str:
     "The tree as a Newick string (topology; leaves named, internal nodes labelled by their `support` when it is set)."
     K, labels, out = h.n_clusters, leaf_names(h, names), []
     stack = [2 * K - 2]
@@ -323,7 +336,9 @@ def to_newick(h: Hierarchy, names=None) -> str:
     return ''.join(out) + ';'
 
 # %% ../nbs/01_hierarchy.ipynb #99bd217d
-def to_ete3(h: Hierarchy, names=None):
+def to_ete3(h: Hierarchy,  # the tree
+            names=None     # names to use instead of `h.names`
+           ):
     "The tree as an `ete3.Tree` whose leaves are named by `names` (or `h.names`, or cluster id)."
     from ete3 import Tree
     K, labels = h.n_clusters, leaf_names(h, names)
@@ -341,12 +356,15 @@ def to_ete3(h: Hierarchy, names=None):
     return nodes[-1]
 
 # %% ../nbs/01_hierarchy.ipynb #19904cda
-def to_sklearn_children(h: Hierarchy) -> np.ndarray:
+def to_sklearn_children(h: Hierarchy   # the tree
+                       ) -> np.ndarray:
     "The (K−1)×2 `children_` array of sklearn's agglomerative clustering."
     return h.children.copy()
 
 # %% ../nbs/01_hierarchy.ipynb #771702fd
-def cut(h: Hierarchy, n_groups: int) -> np.ndarray:
+def cut(h: Hierarchy,   # the tree
+        n_groups: int   # how many groups: 1 (the root) to K (the clusters)
+       ) -> np.ndarray:
     "Group id (0..n_groups−1) of every cluster after the first K − n_groups merges."
     K = h.n_clusters
     if isinstance(n_groups, bool) or not isinstance(n_groups, (int, np.integer)) or not 1 <= n_groups <= K:
@@ -358,7 +376,10 @@ def cut(h: Hierarchy, n_groups: int) -> np.ndarray:
     _, first, label = np.unique(up[:K], return_index=True, return_inverse=True)
     return np.argsort(np.argsort(first))[label]
 
-def predict(h: Hierarchy, clusters, n_groups: int) -> np.ndarray:
+def predict(h: Hierarchy,   # the tree
+            clusters,       # samples' cluster ids (the flat model's argmax)
+            n_groups: int   # how many groups to cut the tree into
+           ) -> np.ndarray:
     "Per-sample group ids at the level with `n_groups` groups, from per-sample cluster ids."
     clusters = np.asarray(clusters)
     if clusters.dtype.kind not in 'iu' or (clusters.size and (clusters.min() < 0 or clusters.max() >= h.n_clusters)):
@@ -366,7 +387,8 @@ def predict(h: Hierarchy, clusters, n_groups: int) -> np.ndarray:
     return cut(h, n_groups)[clusters]
 
 # %% ../nbs/01_hierarchy.ipynb #97b3fc42
-def clades(h: Hierarchy) -> list[frozenset]:
+def clades(h: Hierarchy   # the tree
+          ) -> list[frozenset]:
     "The set of clusters under each internal node, in merge order."
     sets = [frozenset((c,)) for c in range(h.n_clusters)]
     for a, b in h.children.tolist(): sets.append(sets[a] | sets[b])
@@ -377,7 +399,9 @@ _FORMAT = 'l2h.hierarchy'
 _VERSIONS = (1, 2)  # the versions of the file this l2h reads; `save` writes the last
 _STATS = ('counts', 'cluster_scores', 'merge_scores', 'merge_affinities', 'support')
 
-def save(h: Hierarchy, path):
+def save(h: Hierarchy,  # the tree
+         path           # the JSON file to write
+        ):
     "Save `h` as JSON at `path`, atomically."
     stats = {k: None if getattr(h, k) is None else getattr(h, k).tolist() for k in _STATS}
     doc = dict(format=_FORMAT, version=_VERSIONS[-1], n_clusters=h.n_clusters, names=h.names,
@@ -393,7 +417,8 @@ def _read_json(path):
     except RecursionError: raise ValueError(f"{path} is not an l2h hierarchy file: JSON nested too deeply") from None
     except ValueError as e: raise ValueError(f"{path} is not an l2h hierarchy file: {e}") from None  # also not UTF-8
 
-def load(path) -> Hierarchy:
+def load(path   # a JSON file written by `save`
+        ) -> Hierarchy:
     "The `Hierarchy` saved at `path`; a `ValueError` naming the file and the field when it is not such a file."
     doc = _read_json(path)
     if not isinstance(doc, dict) or doc.get('format') != _FORMAT:
@@ -422,13 +447,85 @@ def _is_list_of_pairs(rows) -> bool:
     return isinstance(rows, list) and all(isinstance(r, list) and len(r) == 2 and all(type(v) is int for v in r) for r in rows)
 
 # %% ../nbs/01_hierarchy.ipynb #33b7a8d4
-def _layout(h: Hierarchy, heights) -> tuple[np.ndarray, np.ndarray]:
-    "Position along the leaf axis and height of every node."
+_HEIGHTS = ('step', 'depth', 'score')
+
+def node_heights(h: Hierarchy,    # the tree
+                 heights='step'   # 'step', 'depth', 'score', or one height per merge
+                ) -> tuple[np.ndarray, str]:
+    "The height of every node (clusters at 0) by merge step, depth, merge score or given values, and the axis's name."
+    K = h.n_clusters
+    if not isinstance(heights, str): return np.concatenate([np.zeros(K), _check_heights(h, heights)]), 'height'
+    if heights not in _HEIGHTS: raise ValueError(f"heights must be one of {_HEIGHTS} or one value per merge, got {heights!r}")
+    if heights == 'step': return np.concatenate([np.zeros(K), np.arange(1, K)]).astype(np.float64), 'merge step'
+    if heights == 'score' and h.merge_scores is None:
+        raise ValueError("heights='score' needs the hierarchy's merge_scores, which logits_to_hierarchy records")
+    node = np.zeros(2 * K - 1)
+    for t, (a, b) in enumerate(h.children.tolist()):
+        # depth: merges on the longest path down; a score below a child's is drawn at the child's, never towards the leaves
+        node[K + t] = 1 + max(node[a], node[b]) if heights == 'depth' else max(h.merge_scores[t], node[a], node[b])
+    return node, 'depth (merges below)' if heights == 'depth' else 'merge score'
+
+# %% ../nbs/01_hierarchy.ipynb #65a38e4c
+def node_groups(h: Hierarchy,  # the tree
+                groups         # a number of groups to cut the tree into, or one group label per cluster (a taxonomy)
+               ) -> tuple[np.ndarray, list]:
+    "The group of every node (−1 where its clusters are in more than one group), and the groups' labels in that order."
+    K = h.n_clusters
+    if isinstance(groups, (int, np.integer)) and not isinstance(groups, bool): groups = cut(h, int(groups))
+    if isinstance(groups, str) or np.ndim(groups) != 1 or len(groups) != K:
+        raise ValueError(f"groups must be a number of groups, or one group label per cluster ({K}), got {groups!r:.60}")
+    labels, of = np.unique(np.asarray(groups), return_inverse=True)
+    node = np.concatenate([of.reshape(-1), np.full(K - 1, -1)])
+    for t, (a, b) in enumerate(h.children.tolist()):
+        if node[a] == node[b]: node[K + t] = node[a]
+    return node, labels.tolist()
+
+def _palette(n: int) -> list:
+    "n colours told apart: tab10 up to 10, tab20 up to 20, then evenly round the hue circle."
+    import matplotlib
+    if n <= 10: return list(matplotlib.colormaps['tab10'].colors[:n])
+    if n <= 20: return [matplotlib.colormaps['tab20'].colors[i] for i in [*range(0, 20, 2), *range(1, 20, 2)][:n]]  # dark ones first
+    return [matplotlib.colormaps['hsv'](i / n) for i in range(n)]
+
+# %% ../nbs/01_hierarchy.ipynb #3f321c23
+def top_clades(h: Hierarchy,  # the tree
+               n: int         # how many clades: the tree before its last n − 1 merges
+              ) -> np.ndarray:
+    "The n nodes the tree's last n − 1 merges join, in drawing order: the clades a cut into n groups makes."
+    K = h.n_clusters
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= K:
+        raise ValueError(f"n must be an integer between 1 and {K}, got {n!r}")
+    done = K - int(n)
+    roots = np.setdiff1d(np.arange(K + done), h.children[:done].ravel())
+    first = np.empty(2 * K - 1, dtype=np.int64)   # each node's first position in the drawing
+    first[h.leaf_order()] = np.arange(K)
+    for t, (a, b) in enumerate(h.children[:done].tolist()): first[K + t] = min(first[a], first[b])
+    return roots[np.argsort(first[roots])]
+
+def _collapsed(h: Hierarchy, roots: np.ndarray) -> Hierarchy:
+    "The tree above `roots` (the nodes of a cut), with each root as a leaf, numbered as in `roots`."
+    K, n = h.n_clusters, len(roots)
+    new = np.full(2 * K - 1, -1)
+    new[roots] = np.arange(n)
+    new[2 * K - n:] = np.arange(n, 2 * n - 1)
+    return Hierarchy(children=new[h.children[K - n:]], n_clusters=n)
+
+# %% ../nbs/01_hierarchy.ipynb #0ee0dcfe
+def _positions(h: Hierarchy) -> np.ndarray:
+    "Position of every node along the leaf axis: leaves 0..K−1 in drawing order, each merge centred over its children."
     K = h.n_clusters
     pos = np.zeros(2 * K - 1)
     pos[h.leaf_order()] = np.arange(K)
     for t, (a, b) in enumerate(h.children.tolist()): pos[K + t] = (pos[a] + pos[b]) / 2
-    return pos, np.concatenate([np.zeros(K), _check_heights(h, heights)])
+    return pos
+
+def _links(h: Hierarchy, pos, height) -> tuple[np.ndarray, np.ndarray]:
+    "Each merge's three lines (up from one child, across, down to the other) in (position, height), and the node each belongs to."
+    K, (a, b) = h.n_clusters, h.children.T
+    top = height[K:]
+    segs = np.stack([np.stack([pos[a], height[a], pos[a], top], 1), np.stack([pos[a], top, pos[b], top], 1),
+                     np.stack([pos[b], top, pos[b], height[b]], 1)], 1).reshape(-1, 2, 2)
+    return segs, np.stack([a, np.arange(K, 2 * K - 1), b], 1).ravel()
 
 # %% ../nbs/01_hierarchy.ipynb #d6aa1bbe
 def _draw_support(ax, pos: np.ndarray, top: np.ndarray, support: np.ndarray, vertical: bool):
@@ -439,40 +536,156 @@ def _draw_support(ax, pos: np.ndarray, top: np.ndarray, support: np.ndarray, ver
 
 # %% ../nbs/01_hierarchy.ipynb #df45b49c
 _ORIENTATIONS = ('top', 'bottom', 'left', 'right')
+_LAYOUTS = ('auto', 'rect', 'circular', 'clades')
+_MAX_CIRCULAR = 1500   # 'auto' draws up to this many leaves in a circle, each named; more as clades
+_LABEL_PT = 6          # leaf names in a circle: 6 pt, as small as a printed figure's labels go
 
-def plot(h: Hierarchy, names=None, ax=None, orientation: str = 'left', heights=None, max_labels: int = 300,
-         color='C0', linewidth=None):
-    "Draw `h` as a dendrogram on `ax` (a new figure sized to the tree when `None`); returns the axes."
-    import matplotlib.pyplot as plt
+def _representative(h: Hierarchy, node: int) -> int:
+    "The cluster a clade grew from: its first member, down G*'s side."
+    while node >= h.n_clusters: node = int(h.children[node - h.n_clusters, 0])
+    return node
+
+def _draw_rect(ax, tree, pos, height, colours, orientation, linewidth):
+    "A rectangular dendrogram of `tree` at `pos` and `height`, root on the side `orientation` names."
     from matplotlib.collections import LineCollection
-    if orientation not in _ORIENTATIONS: raise ValueError(f"orientation must be one of {_ORIENTATIONS}, got {orientation!r}")
-    K, labels = h.n_clusters, leaf_names(h, names)
-    pos, height = _layout(h, heights)
-    a, b = h.children[:, 0], h.children[:, 1]
-    top = height[K:]
-    segs = np.stack([np.stack([pos[a], height[a], pos[a], top], 1), np.stack([pos[a], top, pos[b], top], 1),
-                     np.stack([pos[b], top, pos[b], height[b]], 1)], 1).reshape(-1, 2, 2)
+    segs, _ = _links(tree, pos, height)
     vertical = orientation in ('top', 'bottom')
     if not vertical: segs = segs[..., ::-1]
-    if ax is None:
-        long_side = float(np.clip(0.16 * K, 4, 40)) if K <= max_labels else 8.
-        _, ax = plt.subplots(figsize=(long_side, 5) if vertical else (7, long_side))
-    ax.add_collection(LineCollection(segs, colors=color, linewidths=linewidth or (1. if K < 200 else 0.5)))
-    if h.support is not None and K <= max_labels: _draw_support(ax, pos[K:], top, h.support, vertical)
-    span, hmax = (-0.5, K - 0.5), height.max() * 1.02
+    ax.add_collection(LineCollection(segs, colors=colours, linewidths=linewidth))
+    K = tree.n_clusters
+    if tree.support is not None and K <= 300: _draw_support(ax, pos[K:], height[K:], tree.support, vertical)
     leaf_axis, height_axis = (ax.xaxis, ax.yaxis) if vertical else (ax.yaxis, ax.xaxis)
-    (ax.set_xlim, ax.set_ylim)[not vertical](span)
+    hmax = height.max() * 1.02 or 1.
+    (ax.set_xlim, ax.set_ylim)[not vertical]((-0.5, tree.n_clusters - 0.5))
     (ax.set_ylim, ax.set_xlim)[not vertical]((hmax, 0) if orientation in ('bottom', 'left') else (0, hmax))
-    order = h.leaf_order()
-    if K <= max_labels:
-        leaf_axis.set_ticks(np.arange(K))
-        leaf_axis.set_ticklabels([labels[c] for c in order], fontsize=float(np.clip(600 / K, 4, 10)),
-                                 rotation=90 if vertical else 0)
-        for tick in leaf_axis.get_major_ticks():
-            for label in (tick.label1, tick.label2): label.set(parse_math=False, usetex=False)
-    else: leaf_axis.set_ticks([])
     if orientation == 'left': ax.yaxis.tick_right()
     if orientation == 'bottom': ax.xaxis.tick_top()
-    height_axis.set_label_text('merge step' if heights is None else 'height')
     for side in ('top', 'right', 'bottom', 'left'): ax.spines[side].set_visible(False)
+    return leaf_axis, height_axis
+
+def _name_leaves(axis, texts, colours, fontsize, vertical):
+    "Tick labels along the leaf axis, drawn as written (no mathtext, no LaTeX), in their groups' colours."
+    axis.set_ticks(np.arange(len(texts)))
+    axis.set_ticklabels(texts, fontsize=fontsize, rotation=90 if vertical else 0)
+    for tick, c in zip(axis.get_major_ticks(), colours):
+        for label in (tick.label1, tick.label2): label.set(parse_math=False, usetex=False, color=c)
+
+def _draw_circle(ax, h, pos, height, colours, linewidth, integer, axis_name):
+    "A circular dendrogram: root at the centre, leaves on the rim, named outward; rings mark the height axis."
+    from matplotlib.collections import LineCollection
+    from matplotlib.patches import Circle
+    from matplotlib.ticker import MaxNLocator
+    K, hmax = h.n_clusters, height.max() or 1.
+    gap = 0.06   # radians left open at 3 o'clock for the height axis's numbers
+    theta = lambda p: gap / 2 + (2 * np.pi - gap) * (np.asarray(p) + 0.5) / K
+    radius = lambda z: 1 - np.asarray(z) / hmax
+    segs, _ = _links(h, pos, height)
+    lines = []
+    for (p0, z0), (p1, z1) in segs:
+        n = 2 if p0 == p1 else max(2, int(abs(p1 - p0) / K * 360))   # arcs: a point per degree
+        p, z = np.linspace(p0, p1, n), np.linspace(z0, z1, n)
+        lines.append(np.stack([radius(z) * np.cos(theta(p)), radius(z) * np.sin(theta(p))], 1))
+    ax.add_collection(LineCollection(lines, colors=colours, linewidths=linewidth))
+    for z in MaxNLocator(nbins=5, integer=integer).tick_values(0, hmax):
+        if not 0 < z <= hmax: continue
+        ax.add_patch(Circle((0, 0), radius(z), fill=False, lw=0.4, ls=':', color='0.6', zorder=0))
+        ax.text(radius(z), 0, f'{z:g}', fontsize=7, color='0.35', ha='center', va='center')
+    ax.text(1.0, -0.02, axis_name, fontsize=7, color='0.35', ha='left', va='top')
+    return theta, radius
+
+def plot(h: Hierarchy,               # the tree
+         names=None,                 # one name per cluster (default: `h.names`, else the cluster ids)
+         ax=None,                    # matplotlib axes to draw on (default: a new figure sized to the tree)
+         orientation: str = 'left',  # where the root is, as in scipy: 'left', 'right', 'top' or 'bottom' (not in a circle)
+         heights=None,               # 'step', 'depth', 'score' or one height per merge; `None`: step, depth in a circle or clades
+         max_labels: int = 300,      # most leaves 'auto' draws as a rectangular dendrogram, each named
+         color=None,                 # colour of the links no group colours (default: blue; dark grey above `groups`)
+         linewidth=None,             # width of the links (default: thinner for bigger trees)
+         *,
+         layout: str = 'auto',       # 'rect', 'circular', 'clades', or 'auto': rect, circular up to 1,500 leaves, clades
+         groups=None,                # colour by: a number of groups to cut into, or one group label per cluster
+         clades: int = 40,           # how many clades the 'clades' layout draws
+         clade_names=None,           # {node: name} for clades (e.g. WordNet LCAs); default: the first cluster's name, +n more
+         title: str | None = None):  # the title; `None`: the tree's size, when `plot` makes the figure
+    "Draw `h` as a dendrogram, in a circle or as its top clades when big, coloured by `groups`; returns the axes."
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+    if orientation not in _ORIENTATIONS: raise ValueError(f"orientation must be one of {_ORIENTATIONS}, got {orientation!r}")
+    if layout not in _LAYOUTS: raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}")
+    K, labels = h.n_clusters, leaf_names(h, names)
+    if layout == 'auto': layout = 'rect' if K <= max_labels else 'circular' if K <= _MAX_CIRCULAR else 'clades'
+    # merge steps put every clade of a big tree at the last few steps: a circle or clades read better by depth
+    height, axis_name = node_heights(h, heights if heights is not None else 'step' if layout == 'rect' else 'depth')
+    integer = bool(np.array_equal(height, np.round(height)))
+    group, group_labels = node_groups(h, groups) if groups is not None else (np.full(2 * K - 1, -1), [])
+    palette = _palette(len(group_labels))
+    color = color or ('0.3' if groups is not None else 'C0')
+    paint = lambda nodes: [palette[g] if g >= 0 else color for g in group[np.asarray(nodes)]]
+    made = ax is None
+    if layout == 'circular':
+        # the rim holds every name at _LABEL_PT: its radius grows with K (up to 20 in), the names shrink beyond that
+        fontsize = min(_LABEL_PT, 20 * 2 * np.pi * 72 / (1.2 * K))
+        rim = max(3., K * fontsize * 1.2 / 72 / (2 * np.pi))
+        longest = min(max(map(len, labels)), 30) * fontsize * 0.55 / 72 if fontsize >= 2 else 0.
+        if made:
+            side = (2 * (rim + longest) + 1) / 0.9
+            fig, ax = plt.subplots(figsize=(side, side))
+            fig.subplots_adjust(0.05, 0.05, 0.95, 0.95)   # the circle fills the figure: the rim is as long as planned
+        pos = _positions(h)
+        _, nodes = _links(h, pos, height)
+        theta, radius = _draw_circle(ax, h, pos, height, paint(nodes), linewidth or 0.5, integer, axis_name)
+        if fontsize >= 2:
+            order = h.leaf_order()
+            for p, c, colour in zip(range(K), order, paint(order)):
+                a = float(theta(p))
+                flip = np.cos(a) < 0
+                ax.text(1.015 * np.cos(a), 1.015 * np.sin(a), labels[c], fontsize=fontsize, color=colour,
+                        rotation=np.degrees(a) + (180 if flip else 0), rotation_mode='anchor',
+                        ha='right' if flip else 'left', va='center', parse_math=False, usetex=False)
+        reach = 1.03 + longest / rim
+        ax.set(xlim=(-reach, reach), ylim=(-reach, reach), aspect='equal')
+        ax.axis('off')
+    else:
+        vertical = orientation in ('top', 'bottom')
+        if layout == 'clades':
+            roots = top_clades(h, min(int(clades), K))
+            tree, shown = _collapsed(h, roots), roots
+            old = np.concatenate([roots, np.arange(2 * K - len(roots), 2 * K - 1)])   # node of `h` each node of `tree` is
+            pos, z = _positions(tree), height[old]
+            given = clade_names or {}
+            texts = [f'{given[int(v)]} ({h.sizes[v]})' if int(v) in given else
+                     labels[_representative(h, v)] + (f' +{h.sizes[v] - 1}' if h.sizes[v] > 1 else '') for v in roots]
+        else:
+            tree, old, pos, z = h, np.arange(2 * K - 1), _positions(h), height
+            shown = h.leaf_order()
+            texts = [labels[c] for c in shown]
+        n = tree.n_clusters
+        if made:
+            long_side = float(np.clip(0.16 * n, 4, 40)) if n <= max(max_labels, clades) else 8.
+            _, ax = plt.subplots(figsize=(long_side, 5) if vertical else (7, long_side))
+        _, nodes = _links(tree, pos, z)
+        leaf_axis, height_axis = _draw_rect(ax, tree, pos, z, paint(old[nodes]), orientation,
+                                            linewidth or (1. if n < 200 else 0.5))
+        if layout == 'clades':
+            # each clade a wedge from its root's height down to its clusters, as wide as a leaf's slot
+            from matplotlib.patches import Polygon
+            for i, v in enumerate(roots):
+                if h.sizes[v] == 1: continue
+                tri = np.array([[pos[i], z[i]], [pos[i] - 0.35, 0], [pos[i] + 0.35, 0]])
+                ax.add_patch(Polygon(tri if vertical else tri[:, ::-1], closed=True, lw=0, alpha=0.35, color=paint([v])[0]))
+        if n <= max(max_labels, clades if layout == 'clades' else 0):
+            order = tree.leaf_order()
+            _name_leaves(leaf_axis, [texts[i] for i in order] if layout == 'clades' else texts,
+                         paint(shown[order] if layout == 'clades' else shown), float(np.clip(600 / n, 4, 10)), vertical)
+        else: leaf_axis.set_ticks([])
+        height_axis.set_label_text(axis_name)
+        if integer: height_axis.set_major_locator(MaxNLocator(integer=True))
+    legend = bool(group_labels) and len(group_labels) <= 20 and np.ndim(groups) == 1   # a taxonomy's names, not a cut's numbers
+    if legend:
+        ax.legend([Line2D([], [], color=c, lw=2) for c in palette], [str(g) for g in group_labels], fontsize=8,
+                  frameon=False, loc='lower center', bbox_to_anchor=(0.5, 1.0), ncol=min(len(palette), 8))
+    if title is None and made:
+        title = f'{K} clusters' + (f', their top {len(roots)} clades' if layout == 'clades' else '')
+    if title: ax.set_title(title, pad=24 if legend else 6)
     return ax

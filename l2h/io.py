@@ -29,7 +29,8 @@ def _process_alive(pid: int) -> bool:
 def _temp_prefix(path: Path) -> str:
     return f'.{path.name}.l2h-'
 
-def remove_stale_temps(path) -> list[Path]:
+def remove_stale_temps(path   # the file or folder whose leftovers to remove
+                      ) -> list[Path]:
     "Remove the temporary files and folders that killed l2h runs left beside `path`; return what was removed."
     path = Path(path)
     removed = []
@@ -50,7 +51,8 @@ def _umask() -> int:
     return mask
 
 @contextmanager
-def atomic_output(path):
+def atomic_output(path   # the file or folder to create
+                 ):
     "Yield a temporary path beside `path`; renamed onto `path` when the block ends well, removed when it fails."
     path = Path(path)
     remove_stale_temps(path)
@@ -64,7 +66,9 @@ def atomic_output(path):
         Path(tmp).unlink(missing_ok=True)
         raise
 
-def atomic_write(path, data: str | bytes):
+def atomic_write(path,               # the file to write
+                 data: str | bytes   # its content: text (UTF-8) or bytes
+                ):
     "Write `data` to `path` through a temporary file in the same folder, renamed into place."
     with atomic_output(path) as tmp: tmp.write_bytes(data.encode() if isinstance(data, str) else data)
 
@@ -154,14 +158,19 @@ def _watched() -> bool:
     shell = getattr(sys.modules.get('IPython'), 'get_ipython', lambda: None)()
     return type(shell).__name__ == 'ZMQInteractiveShell'
 
-def progress_bar(iterable=None, progress: bool | None = None, desc: str = '', **tqdm_args):
+def progress_bar(iterable=None,                 # what to iterate over (`None`: a bar updated by hand)
+                 progress: bool | None = None,  # show the bar; `None`: when stderr is a terminal
+                 desc: str = '',                # its label
+                 **tqdm_args                    # tqdm's other arguments (total, unit, …)
+                ):
     "A tqdm bar over `iterable`: shown when `progress` is true, or, when it is `None`, when someone is watching."
     from tqdm.auto import tqdm
     show = _watched() if progress is None else bool(progress)
     return tqdm(iterable, desc=desc, disable=not show, leave=False, **tqdm_args)
 
 # %% ../nbs/01a_io.ipynb #ec62d0db
-def one_line(e: BaseException) -> str:
+def one_line(e: BaseException   # the exception to report
+            ) -> str:
     "The message of `e` on one line: its first line (an `OSError`'s text and file), or its type when it says nothing."
     if isinstance(e, OSError) and e.strerror: text = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
     else: text = str(e).strip()
@@ -259,7 +268,8 @@ def read_logit_shards(folder  # a folder of .npy files, each a block of rows of 
     return shards
 
 # %% ../nbs/01a_io.ipynb #1048c58d
-def read_logits(path):
+def read_logits(path   # a .npy, .npz (one array) or .pt (a tensor) file of N × K logits, or a folder of .npy shards
+               ):
     "The logits stored in a .npy, .npz or .pt file (a memory map for .npy), or a folder of .npy shards (a list of them)."
     if Path(path).is_dir() and Path(path).suffix not in ('.npy', '.npz', '.pt', '.pth'): return read_logit_shards(path)
     path = _regular_file(path)
@@ -269,7 +279,9 @@ def read_logits(path):
     raise ValueError(f"{path}: unknown logits format {path.suffix!r} (use .npy, .npz or .pt)")
 
 # %% ../nbs/01a_io.ipynb #a32b1fb6
-def read_names(path, n_clusters: int) -> list[str]:
+def read_names(path,             # a UTF-8 text file, one name per line
+               n_clusters: int   # K: how many names it must hold
+              ) -> list[str]:
     "One cluster name per line of the UTF-8 text file at `path`: none empty, none twice."
     path = _regular_file(path)
     try: text = path.read_text(encoding='utf-8-sig')  # -sig: a byte-order mark is not part of the first name
@@ -285,7 +297,9 @@ def read_names(path, n_clusters: int) -> list[str]:
     return list(first_on)
 
 # %% ../nbs/01a_io.ipynb #fd982d9c
-def read_labels(path, n_samples: int) -> np.ndarray:
+def read_labels(path,            # a .npy file, or a text file with one integer a line
+                n_samples: int   # N: how many labels it must hold
+               ) -> np.ndarray:
     "Integer labels, one per sample, from a .npy file or a text file with one per line."
     path = _regular_file(path)
     if path.suffix == '.npy': labels = _read_npy(path, mmap=False)
@@ -297,7 +311,8 @@ def read_labels(path, n_samples: int) -> np.ndarray:
     if len(labels) != n_samples: raise ValueError(f"{path} has {len(labels)} labels for {n_samples} samples")
     return labels
 
-def read_features(path) -> np.ndarray:
+def read_features(path   # a .npy file of N × D features
+                 ) -> np.ndarray:
     "The memory-mapped .npy features at `path`."
     path = _regular_file(path)
     if path.suffix != '.npy': raise ValueError(f"{path}: features must be a .npy file (what l2h features writes)")

@@ -203,12 +203,16 @@ def cpu_kernels() -> CpuKernels | None:
     return CpuKernels(lib)
 
 # %% ../nbs/00a_kernels.ipynb #4fdff92f
-def argmax_rows(x: torch.Tensor) -> torch.Tensor:
+def argmax_rows(x: torch.Tensor   # a 2-D tensor
+               ) -> torch.Tensor:
     "First index of each row's maximum, on `x`'s device (NumPy's argmax is several times faster than torch's on CPU)."
     if x.device.type == 'cpu': return torch.from_numpy(x.numpy().argmax(1))
     return x.argmax(1)
 
-def chunk_rows(K: int, itemsize: int, budget: int = 1 << 23) -> int:
+def chunk_rows(K: int,                 # values per row
+               itemsize: int,          # bytes per value
+               budget: int = 1 << 23   # bytes one chunk may take
+              ) -> int:
     "Rows per chunk so that one chunk of `K` values a row, `itemsize` bytes each, stays near `budget` bytes."
     # 8 MiB: inside the last-level cache, and few chunks. Every NumPy step between two torch ops lets torch's idle
     # worker threads fall asleep, and waking them costs up to a few hundred µs (measured: 2 MiB chunks made the
@@ -216,7 +220,10 @@ def chunk_rows(K: int, itemsize: int, budget: int = 1 << 23) -> int:
     return max(1, budget // (K * itemsize))
 
 # %% ../nbs/00a_kernels.ipynb #6bfbab50
-def check_finite(chunk: torch.Tensor, top: torch.Tensor, start: int):
+def check_finite(chunk: torch.Tensor,  # a block of rows of the logits
+                 top: torch.Tensor,    # their row maxima (NaN or ±inf where a row has one)
+                 start: int            # index of its first row in the whole matrix
+                ):
     "`ValueError` naming the first row with NaN or ±inf; `top` holds the row maxima, `start` the first row's index."
     bad = ~torch.isfinite(top[:, 0]) | torch.isinf(chunk.amin(1))  # maxima catch NaN and +inf, minima −inf
     if bad.any():
@@ -225,7 +232,9 @@ def check_finite(chunk: torch.Tensor, top: torch.Tensor, start: int):
         kind = 'NaN' if torch.isnan(row).any() else '+inf' if (row == math.inf).any() else '-inf'
         raise ValueError(f"logits contain {kind} (first in row {start + r}); L2H needs finite logits")
 
-def move_if_it_fits(L: torch.Tensor, device: torch.device) -> torch.Tensor:
+def move_if_it_fits(L: torch.Tensor,       # the N × K logits
+                    device: torch.device   # where they are wanted
+                   ) -> torch.Tensor:
     "`L` on `device` when there is room for it there; otherwise left where it is, to be read a chunk at a time."
     try: return L.to(device)
     except torch.OutOfMemoryError: return L

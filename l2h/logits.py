@@ -81,7 +81,9 @@ def _from_file(name: str, path: Path) -> nn.Module:
     return model
 
 # %% ../nbs/03_logits.ipynb #f6432c67
-def load_model(name: str, weights: str | os.PathLike | None = 'DEFAULT') -> Classifier:
+def load_model(name: str,                                      # a torchvision classifier: resnet50, vit_b_16, convnext_base, …
+               weights: str | os.PathLike | None = 'DEFAULT'   # 'DEFAULT', a weights name (IMAGENET1K_V1, …), a .pth file, or `None`
+              ) -> Classifier:
     "torchvision's classifier `name` in eval mode, with `weights` (a name, a .pth file or `None`) and their preprocessing."
     import torchvision.models as tvm
     _check_model_name(name)
@@ -122,7 +124,10 @@ def _load_image(path: str):
 # %% ../nbs/03_logits.ipynb #778bf3ef
 class ImageFiles(torch.utils.data.Dataset):
     "Unlabeled images, one per file, in the order of `files`; `root` is the folder they are named from."
-    def __init__(self, files, transform: Callable | None = None, root=None):
+    def __init__(self,
+                 files,                              # the image files, in the order of the rows
+                 transform: Callable | None = None,  # the model's preprocessing (default: the image as read)
+                 root=None):                         # the folder they are named from
         self.files, self.transform, self.root = [str(f) for f in files], transform, root
     def __len__(self): return len(self.files)
     def __getitem__(self, i):
@@ -405,8 +410,16 @@ def _extract(model: nn.Module, dataset, *, desc: str, batch_size=256, device=Non
     return result, computed
 
 # %% ../nbs/03_logits.ipynb #d7512649
-def extract_logits(model: nn.Module, dataset, *, batch_size: int = 256, device=None, num_workers: int | None = None,
-                   amp=False, out=None, progress: bool | None = None) -> Extraction | None:
+def extract_logits(model: nn.Module,                # the classifier, in eval mode
+                   dataset,                         # items `x` or `(x, y)`, as a DataLoader reads them
+                   *,
+                   batch_size: int = 256,           # images per forward pass
+                   device=None,                     # torch device (default: the GPU if there is one, else the CPU)
+                   num_workers: int | None = None,  # data-loading processes (default: min(8, CPUs per process))
+                   amp=False,                       # autocast: 'bf16', 'fp16', or True for bf16 where supported
+                   out=None,                        # .npy file written as rows are done, resumable (default: kept in memory)
+                   progress: bool | None = None     # a progress bar; `None`: when watched
+                  ) -> Extraction | None:
     "`model`'s N×K float32 logits on every item of `dataset`, in order, with the labels if items are `(x, y)`."
     return _extract(model, dataset, desc='logits', batch_size=batch_size, device=device, num_workers=num_workers,
                     amp=amp, out=out, progress=progress)[0]
@@ -642,7 +655,9 @@ class _Penultimate(nn.Module):
         return seen[-1].flatten(1)
 
 # %% ../nbs/03_logits.ipynb #ef5e1060
-def penultimate(model: nn.Module, layer: str | None = None) -> nn.Module:
+def penultimate(model: nn.Module,          # a classifier
+                layer: str | None = None   # name of the layer whose input is the features (default: the last nn.Linear)
+               ) -> nn.Module:
     "A module giving the features `model`'s last linear layer (or `layer`) reads, flattened; `model` is unchanged."
     if layer is None: layer = _last_linear(model)
     names = [n for n, _ in model.named_modules() if n]
@@ -652,8 +667,17 @@ def penultimate(model: nn.Module, layer: str | None = None) -> nn.Module:
         raise ValueError(f"{type(model).__name__} has no layer {layer!r}{hint}")
     return _Penultimate(model, layer)
 
-def extract_features(model: nn.Module, dataset, *, layer: str | None = None, batch_size: int = 256, device=None,
-                     num_workers: int | None = None, amp=False, out=None, progress: bool | None = None) -> Extraction | None:
+def extract_features(model: nn.Module,                # the classifier, in eval mode
+                     dataset,                         # items `x` or `(x, y)`, as a DataLoader reads them
+                     *,
+                     layer: str | None = None,        # name of the layer whose input is the features (default: the last nn.Linear)
+                     batch_size: int = 256,           # images per forward pass
+                     device=None,                     # torch device (default: the GPU if there is one, else the CPU)
+                     num_workers: int | None = None,  # data-loading processes (default: min(8, CPUs per process))
+                     amp=False,                       # autocast: 'bf16', 'fp16', or True for bf16 where supported
+                     out=None,                        # .npy file written as rows are done, resumable (default: kept in memory)
+                     progress: bool | None = None     # a progress bar; `None`: when watched
+                    ) -> Extraction | None:
     "The features `model`'s last linear layer (or `layer`) reads, for every item of `dataset`, in order."
     net = penultimate(model, layer)
     return _extract(net, dataset, desc='features', kind=f'features:{net.layer}', batch_size=batch_size, device=device,
@@ -688,15 +712,20 @@ class ImageRun(NamedTuple):
     labels_file: Path | None
     skipped: list[str]
 
-def extract_images(model: str,             # a torchvision model name, e.g. resnet50
-                   data,                   # an image folder: one subfolder per class, or the images themselves
-                   out,                    # the .npy to write, or a folder of shards, one per process (resumable)
+def extract_images(model: str,                    # a torchvision model name, e.g. resnet50
+                   data,                          # an image folder: one subfolder per class, or the images themselves
+                   out,                           # the .npy to write, or a folder of shards, one per process (resumable)
                    *,
-                   features: bool = False, # the penultimate features instead of the logits
-                   layer: str | None = None,  # with `features`: the layer whose input is the features
-                   skip_bad: bool = False, # check every image first and leave out those that cannot be read
-                   weights='DEFAULT', batch_size: int = 256, device=None, amp=False, workers: int | None = None,
-                   progress: bool | None = None) -> ImageRun | None:
+                   features: bool = False,        # the penultimate features instead of the logits
+                   layer: str | None = None,      # with `features`: the layer whose input is the features
+                   skip_bad: bool = False,        # check every image first and leave out those that cannot be read
+                   weights='DEFAULT',             # 'DEFAULT', a weights name (IMAGENET1K_V1, …), a .pth file, or `None`
+                   batch_size: int = 256,         # images per forward pass
+                   device=None,                   # torch device (default: the GPU if there is one, else the CPU)
+                   amp=False,                     # autocast: 'bf16', 'fp16', or True for bf16 where supported
+                   workers: int | None = None,    # data-loading processes (default: min(8, CPUs per process))
+                   progress: bool | None = None   # a progress bar; `None`: when watched
+                  ) -> ImageRun | None:
     "Load `model`, read the images in `data`, extract logits (or features) into `out`; `None` on processes but 0."
     joined = init_distributed()
     try:

@@ -129,7 +129,8 @@ def _checked(wn, where: str):
     return wn
 
 # %% ../nbs/05_wordnet.ipynb #7536d347
-def load_wordnet(path=None):
+def load_wordnet(path=None   # a WordNet 3.0 dict folder (default: searched as the docstring says)
+                ):
     "nltk's WordNet 3.0 reader: from `path`, else `$L2H_WORDNET`, nltk's data, `$WNSEARCHDIR` or /usr/share/wordnet."
     try: import nltk
     except ImportError as e: raise ImportError(f"l2h reads WordNet through nltk: `pip install nltk`. {_HOW_TO_GET_WORDNET}") from e
@@ -146,11 +147,14 @@ def load_wordnet(path=None):
     raise LookupError(f"WordNet 3.0 not found: not in nltk's data ({', '.join(map(str, nltk.data.path))}), nor in {looked}. {_HOW_TO_GET_WORDNET}")
 
 # %% ../nbs/05_wordnet.ipynb #1d81d6cc
-def wnid_of(synset) -> str:
+def wnid_of(synset   # an nltk WordNet synset, e.g. `wn.synset('dog.n.01')`
+           ) -> str:
     "The wnid of an nltk synset: its part of speech and 8-digit offset, e.g. `n02084071` for dog.n.01."
     return f'{synset.pos()}{synset.offset():08d}'
 
-def synset_of(wnid: str, wordnet=None):
+def synset_of(wnid: str,     # 'n' and an 8-digit offset, e.g. 'n02084071'
+              wordnet=None   # a WordNet reader (default: `load_wordnet()`)
+             ):
     "The WordNet 3.0 noun synset a wnid names."
     if not isinstance(wnid, str) or not re.fullmatch(r'n\d{8}', wnid):
         raise ValueError(f"a wnid is 'n' and an 8-digit offset, e.g. n02084071; got {wnid!r}")
@@ -162,7 +166,8 @@ def synset_of(wnid: str, wordnet=None):
     return synset
 
 # %% ../nbs/05_wordnet.ipynb #17f97a18
-def wordnet_parent(synset):
+def wordnet_parent(synset   # an nltk noun synset
+                  ):
     "The hypernym on `synset`'s longest path to entity.n.01 (ties: the smallest wnid), or None for entity.n.01."
     hypernyms = synset.hypernyms() + synset.instance_hypernyms()
     if not hypernyms: return None
@@ -208,7 +213,9 @@ def _collapsed_tree(leaves: list[str], parent_of, features_of):
     return top
 
 # %% ../nbs/05_wordnet.ipynb #751a4445
-def wordnet_tree(wnids=None, wordnet=None):
+def wordnet_tree(wnids=None,    # the leaves' wnids (default: ImageNet-1k's)
+                 wordnet=None   # a WordNet reader (default: `load_wordnet()`)
+                ):
     "The WordNet 3.0 tree over `wnids` (default: ImageNet-1k) as an ete3 Tree; nodes named by wnid, with `synset` and `depth`."
     wnids = imagenet_wnids() if wnids is None else [str(w) for w in wnids]
     if not wnids: raise ValueError("wnids is empty")
@@ -223,7 +230,9 @@ def wordnet_tree(wnids=None, wordnet=None):
     return _collapsed_tree(wnids, parent_of, lambda w: dict(synset=synset[w].name(), depth=synset[w].max_depth()))
 
 # %% ../nbs/05_wordnet.ipynb #817d86c3
-def find_synset(tree, synset: str):
+def find_synset(tree,         # a tree from `wordnet_tree` or `imagenet_wordnet_tree`
+                synset: str   # a wnid or a synset name: 'n02084071', 'dog.n.01'
+               ):
     "The node of `tree` named by the wnid or synset name `synset` (e.g. 'n02084071' or 'dog.n.01')."
     for node in tree.traverse():
         if synset in (node.name, getattr(node, 'synset', None)): return node
@@ -234,7 +243,8 @@ def find_synset(tree, synset: str):
 _SHIPPED_TREE = 'imagenet1k_wordnet.nhx'
 _FEATURES = ['synset', 'depth']
 
-def wordnet_tree_text(tree) -> str:
+def wordnet_tree_text(tree   # a tree from `wordnet_tree`
+                     ) -> str:
     "`tree` as one line of Newick with NHX features synset and depth: the format of the shipped tree."
     return tree.write(features=_FEATURES, format=8, format_root_node=True)
 
@@ -246,7 +256,8 @@ def _shipped_nodes() -> dict:
     return {n.name: (n.up.name if n.up else None, n.synset, int(n.depth)) for n in tree.traverse()}
 
 # %% ../nbs/05_wordnet.ipynb #90248c21
-def imagenet_wordnet_tree(wnids=None):
+def imagenet_wordnet_tree(wnids=None   # the leaves to keep (default: all 1,000)
+                         ):
     "The shipped WordNet tree over ImageNet-1k, pruned to `wnids` when given; needs no WordNet."
     nodes, known = _shipped_nodes(), set(_imagenet_classes()[0])
     wnids = imagenet_wnids() if wnids is None else [str(w) for w in wnids]
@@ -318,7 +329,9 @@ def _depth_labels(t: _IndexedTree, wnids: list[str]) -> list[tuple[int, np.ndarr
     return out
 
 # %% ../nbs/05_wordnet.ipynb #1d963c83
-def compare_to_wordnet(hierarchy, wnids=None) -> Scores:
+def compare_to_wordnet(hierarchy,   # our tree over the K classes: a `Hierarchy` or a scipy linkage
+                       wnids=None   # ImageNet wnids, one per cluster (default: ImageNet-1k's, in class-index order)
+                      ) -> Scores:
     "LCA correlation, clade recall and precision, Robinson–Foulds against WordNet, and dendrogram purity per WordNet depth."
     h, wnids = _named_by_wnids(hierarchy, wnids)
     tree = _reference_tree(wnids)
@@ -329,7 +342,9 @@ def compare_to_wordnet(hierarchy, wnids=None) -> Scores:
     return Scores(rows)
 
 # %% ../nbs/05_wordnet.ipynb #2d6eb6ce
-def lca_matrix(wnids=None, measure: str = 'depth') -> np.ndarray:
+def lca_matrix(wnids=None,              # ImageNet wnids, one per cluster (default: ImageNet-1k's, in class-index order)
+               measure: str = 'depth'   # 'depth' (of the LCA below entity.n.01) or 'classes' (under the LCA)
+              ) -> np.ndarray:
     "K × K `measure` ('depth' or 'classes') of the WordNet lowest common ancestor of every pair of classes (default: ImageNet-1k)."
     if measure not in ('depth', 'classes'): raise ValueError(f"measure must be 'depth' or 'classes', got {measure!r}")
     wnids = imagenet_wnids() if wnids is None else [str(w) for w in wnids]
@@ -382,7 +397,11 @@ def _disagreements(h: Hierarchy, t: _IndexedTree, wnids: list[str]) -> list[tupl
     return found
 
 # %% ../nbs/05_wordnet.ipynb #896c82bc
-def bias_report(hierarchy, wnids=None, top: int = 20, names=None) -> Scores:
+def bias_report(hierarchy,      # our tree over the K classes: a `Hierarchy` or a scipy linkage
+                wnids=None,     # ImageNet wnids, one per cluster (default: ImageNet-1k's, in class-index order)
+                top: int = 20,  # how many merges to list
+                names=None      # display names, one per cluster (default: WordNet lemmas)
+               ) -> Scores:
     "The `top` merges that disagree most with WordNet, ranked by WordNet's classes under their ancestor over ours."
     original = as_hierarchy(hierarchy)
     h, wnids = _named_by_wnids(original, wnids)
@@ -451,7 +470,11 @@ def _plot_wordnet_side(node, ax, position: dict, shown: dict):
     for side in ('top', 'right', 'left'): ax.spines[side].set_visible(False)
 
 # %% ../nbs/05_wordnet.ipynb #f1d33cff
-def plot_beside_wordnet(hierarchy, synset: str, wnids=None, names=None):
+def plot_beside_wordnet(hierarchy,    # our tree over the K classes: a `Hierarchy` or a scipy linkage
+                        synset: str,  # the subtree to draw: a wnid or a synset name, e.g. 'dog.n.01'
+                        wnids=None,   # ImageNet wnids, one per cluster (default: ImageNet-1k's, in class-index order)
+                        names=None    # display names, one per cluster (default: WordNet lemmas)
+                       ):
     "Our tree over the classes under `synset` (a wnid or e.g. 'dog.n.01') beside WordNet's; returns the figure."
     import matplotlib.pyplot as plt
     original = as_hierarchy(hierarchy)

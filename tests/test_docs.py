@@ -256,3 +256,61 @@ def test_search_finds_the_api(server, browser):
     results = WebDriverWait(browser, 30).until(lambda d: [a for a in d.find_elements(By.CSS_SELECTOR, 'ul.search li a')
                                                           if _shown(a)])
     assert any(urlsplit(a.get_attribute('href')).path.endswith('/core.html') for a in results), [a.text for a in results]
+
+
+@needs_browser
+def test_formulas_render_and_no_tex_shows(server, browser):
+    "Prose shows formulas, never their TeX: no `$`, `\\arg` or `\\frac` outside code, and no formula left as TeX code."
+    visible_text = ('const skip = "pre, code, script, style, .highlight";'
+                    'const w = document.createTreeWalker(document.querySelector("article"), NodeFilter.SHOW_TEXT);'
+                    'let out = [], n; while ((n = w.nextNode())) if (!n.parentElement.closest(skip)) out.push(n.data);'
+                    'return out.join(" ")')
+    bad = []
+    for _, page in _notebooks():
+        browser.get(server + f'{page}.html')
+        text = browser.execute_script(visible_text)
+        for tex in re.findall(r'\$|\\[a-zA-Z]+', text):
+            bad.append(f'{page}.html shows {tex!r}: …{text[max(0, text.find(tex) - 60):text.find(tex) + 40]}…')
+        bad += [f'{page}.html leaves a formula as TeX: {e.text[:80]}'
+                for e in browser.find_elements('css selector', '.l2h-math-fallback')]
+    assert not bad, '\n'.join(sorted(set(bad))[:20])
+
+
+@needs_browser
+def test_signatures_read_like_python(server, browser):
+    "show_doc's signatures as Python writes them: annotations only where the code has them (no `device:NoneType=None`)."
+    import ast
+    bad = []
+    for _, page in _notebooks():
+        browser.get(server + f'{page}.html')
+        for sig in browser.execute_script('return [...document.querySelectorAll("article pre")].map(p => p.innerText)'
+                                          '.filter(t => /^(async def|def|class) /.test(t))'):
+            code = re.sub(r'#.*', '', re.sub(r"'[^'\n]*'|\"[^\"\n]*\"", "''", sig))
+            body = '\n' + ' ' * (8 if sig.startswith('class ') else 4) + 'pass'   # a class shows its __init__
+            try: ast.parse(sig.rstrip() + (body if code.rstrip().endswith(':') else ''))
+            except SyntaxError as e: bad.append(f'{page}.html: {sig.splitlines()[0]} does not parse: {e}')
+            # PEP 8's spacing, as `inspect.signature` prints it: `seed=0`, `largest: bool = True`, `) -> int`
+            if 'NoneType' in code or re.search(r'\w:\w|\w:[^=,\n]*\S=|\)->', code) or re.search(r'\).*:\s*#', sig):
+                bad.append(f'{page}.html: {sig.splitlines()[0]} … not as Python writes it:\n{sig}')
+    assert not bad, '\n'.join(bad[:10])
+
+
+@needs_browser
+def test_nothing_runs_off_the_page(server, browser):
+    "Code wraps; what cells print keeps its columns and scrolls, as do wide tables: none is clipped or cut off."
+    bad = []
+    for _, page in _notebooks():
+        browser.get(server + f'{page}.html')
+        bad += [f'{page}.html: {what}' for what in browser.execute_script("""
+            const page = document.querySelector("article").getBoundingClientRect(), out = [];
+            for (const e of document.querySelectorAll("article pre, article table")) {
+              const box = e.getBoundingClientRect(), what = e.tagName + " " + JSON.stringify(e.innerText.slice(0, 60));
+              const wider = e.scrollWidth > e.clientWidth + 1;
+              const scroller = [...document.querySelectorAll("article *")].find(a => (a === e || a.contains(e)) &&
+                ["auto", "scroll"].includes(getComputedStyle(a).overflowX) && a.getBoundingClientRect().right <= page.right + 8);
+              if (box.right > page.right + 1 && !scroller) out.push("runs past the page: " + what);
+              if (wider && e.tagName === "PRE" && !e.closest(".cell_output")) out.push("code cut off, not wrapped: " + what);
+              if (wider && !["auto", "scroll"].includes(getComputedStyle(e).overflowX)) out.push("clipped: " + what);
+            }
+            return out""")]
+    assert not bad, '\n'.join(bad[:15])

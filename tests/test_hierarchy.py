@@ -1,5 +1,6 @@
 "Conversions of `Hierarchy` against scipy, ete3 and sklearn; deep trees; saving; bad input."
 import json
+from pathlib import Path
 import re
 import os
 
@@ -89,8 +90,10 @@ def test_deep_trees_work_everywhere(tmp_path):
     assert h.cut(2).sum() == 1 and h.leaf_order()[0] == 4999
     h.save(tmp_path / 'deep.json')
     assert Hierarchy.load(tmp_path / 'deep.json') == h
-    ax = h.plot()
+    ax = h.plot(layout='rect')
     assert len(ax.collections[0].get_segments()) == 3 * 4999
+    assert len(h.plot().get_yticklabels()) == 40                     # 'auto': its top 40 clades
+    assert len(h.plot(layout='circular').collections[0].get_paths()) == 3 * 4999
     import matplotlib.pyplot as plt
     plt.close('all')
 
@@ -100,7 +103,7 @@ def test_plot_labels_shrink_and_disappear():
     h = random_hierarchy(np.random.default_rng(0), 50)
     h.names = [f'class {c}' for c in range(50)]
     assert [t.get_text() for t in h.plot().get_yticklabels()][:1] == [f'class {h.leaf_order()[0]}']
-    assert h.plot(max_labels=10).get_yticks().size == 0
+    assert h.plot(layout='rect', max_labels=10).get_yticks().size == 0
     plt.close('all')
 
 
@@ -436,4 +439,62 @@ def test_plot_draws_names_literally(tmp_path, orientation):
         warnings.filterwarnings('ignore', 'Glyph 9', UserWarning)  # a tab has no glyph in DejaVu Sans: drawn as a box
         ax.figure.savefig(tmp_path / 'tree.png')
     assert (tmp_path / 'tree.png').stat().st_size > 1000
+    plt.close('all')
+
+
+def _random_children(K, seed=0):
+    "A random tree over K clusters, built as children (fast at K = 21,841): two random groups joined at each step."
+    rng, alive, children = np.random.default_rng(seed), list(range(K)), []
+    for t in range(K - 1):
+        for i in sorted(rng.choice(len(alive), 2, replace=False))[::-1]:
+            alive[i], alive[-1] = alive[-1], alive[i]
+            children.append(alive.pop())
+        alive.append(K + t)
+    return Hierarchy(children=np.array(children).reshape(-1, 2), n_clusters=K)
+
+
+def _saved(ax, name):
+    "Save a sample figure into _screenshots/ to look at; seconds it took."
+    import time
+    shots = Path(__file__).resolve().parents[1] / '_screenshots'
+    shots.mkdir(exist_ok=True)
+    start = time.perf_counter()
+    ax.figure.savefig(shots / f'{name}.png', dpi=150, bbox_inches='tight')
+    return time.perf_counter() - start
+
+
+def test_plot_names_every_one_of_1000_classes_legibly():
+    "ImageNet's 1,000 names round a circle at 6 pt, each drawn once, neighbours at least a line apart; in seconds."
+    import time, matplotlib.pyplot as plt
+    names = [l.split('\t')[1].strip() for l in (Path(l2h.__file__).parent / 'data/imagenet1k_classes.tsv').open()][1:]
+    h = _random_children(1000)
+    start = time.perf_counter()
+    ax = h.plot(names, groups=12)
+    drawn = time.perf_counter() - start
+    texts = [t for t in ax.texts if t.get_text() in set(names)]
+    assert sorted(t.get_text() for t in texts) == sorted(names)
+    assert min(t.get_fontsize() for t in texts) >= 6
+    anchors = ax.transData.transform([t.get_position() for t in texts]) / ax.figure.dpi * 72   # points
+    gaps = np.linalg.norm(np.diff(anchors, axis=0), axis=1)
+    assert gaps.min() >= 6, f'neighbouring names {gaps.min():.1f} pt apart'
+    saved = _saved(ax, 'figure-k1000-circular')
+    print(f'K = 1000, circular: plot {drawn:.1f} s, PNG {saved:.1f} s')
+    assert drawn + saved < 60
+    plt.close('all')
+
+
+def test_plot_of_21841_clusters_shows_its_top_clades_quickly():
+    import time, matplotlib.pyplot as plt
+    h = _random_children(21841)
+    h.names = [f'class {c}' for c in range(h.n_clusters)]
+    start = time.perf_counter()
+    ax = h.plot(groups=8)
+    drawn = time.perf_counter() - start
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == 40 and all(re.fullmatch(r'class \d+( \+\d+)?', l) for l in labels), labels[:3]
+    assert sum(int(l.split('+')[1]) + 1 if '+' in l else 1 for l in labels) == 21841
+    assert ax.get_xlabel() == 'depth (merges below)' and all(x % 1 == 0 for x in ax.get_xticks())
+    saved = _saved(ax, 'figure-k21841-clades')
+    print(f'K = 21841, top 40 clades: plot {drawn:.1f} s, PNG {saved:.1f} s')
+    assert drawn + saved < 20
     plt.close('all')
