@@ -34,11 +34,12 @@ def _npy(a: np.ndarray) -> bytes:
     np.save(buf, a)
     return buf.getvalue()
 
-_OUTPUTS = ('merges.json', 'tree.nwk', 'linkage.npy', 'dendrogram.png')
+_OUTPUTS = ('merges.json', 'tree.nwk', 'linkage.npy', 'dendrogram.png', 'tree.html')
 
-def write_outputs(h: Hierarchy, out) -> list[Path]:
-    "Publish merges.json, tree.nwk, linkage.npy and dendrogram.png for `h` as the folder `out`, all or nothing."
-    return write_output_set(out, dict(zip(_OUTPUTS, (h.save, h.to_newick() + '\n', _npy(h.to_linkage()), _png(h)))))
+def write_outputs(h: Hierarchy, out, **explore) -> list[Path]:
+    "Publish merges.json, tree.nwk, linkage.npy, dendrogram.png and tree.html (`h.to_html(**explore)`) as `out`, all or nothing."
+    return write_output_set(out, dict(zip(_OUTPUTS, (h.save, h.to_newick() + '\n', _npy(h.to_linkage()), _png(h),
+                                                     h.to_html(**explore)))))
 
 # %% ../nbs/09_cli.ipynb #f673f266
 def _describe(h: Hierarchy, logits, seconds: float) -> str:
@@ -63,9 +64,10 @@ def build(logits, names=None, labels=None, out='l2h-out', score='sum_of_means', 
     h = logits_to_hierarchy(L, score=score, device=device)
     h.names = cluster_names
     summary = _describe(h, L, time.perf_counter() - start)
-    written = write_outputs(h, out)  # before any report: a run that could not write its results says only that
+    clusters = assignments(L) if y is not None else None
+    written = write_outputs(h, out, labels=y, clusters=clusters)  # before any report: a run that could not write says only that
     print(summary)
-    if y is not None: print(evaluate(h, assignments(L), y))
+    if y is not None: print(evaluate(h, clusters, y))
     print('  wrote ' + ', '.join(map(str, written)))
     return h
 
@@ -73,9 +75,11 @@ def demo(out='l2h-demo', seed=0) -> Hierarchy:
     "Plant a tree, train a flat classifier on it, build L2H from its logits, and say how much of the tree came back."
     check_output_folder(out, _OUTPUTS)
     r = run_demo(seed=seed)
-    written = write_outputs(r.hierarchy, out)
     d = r.data
     clusters = assignments(r.logits)
+    families = d.level_labels(np.arange(len(d.names)))['planted level 1']
+    written = write_outputs(r.hierarchy, out, labels=[d.names[c] for c in d.y_test], clusters=clusters,
+                            reference=[f'planted family {f}' for f in families], title='L2H demo: a planted tree')
     print(f"Planted a tree over {len(d.names)} classes, branching {'×'.join(map(str, d.branching))}; "
           f"a linear classifier reaches {(clusters == d.y_test).mean():.1%} test accuracy.")
     print(_describe(r.hierarchy, r.logits, r.seconds))

@@ -240,16 +240,6 @@ def bias_report(hierarchy, wnids=None, top: int = 20, names=None) -> Scores:
                           joins=f'{_short_list([shown[c] for c in group])}  +  {_short_list([shown[c] for c in partner])}')
     return Scores(rows)
 
-# %% ../nbs/05_wordnet.ipynb #87b55928
-def _restrict(h: Hierarchy, clusters) -> Hierarchy:
-    "The hierarchy `h` induces on `clusters`, renumbered 0.. in the given order."
-    new = {int(c): i for i, c in enumerate(clusters)}
-    merges = []
-    for group, partner in h.merges:
-        g, p = tuple(new[c] for c in group if c in new), tuple(new[c] for c in partner if c in new)
-        if g and p: merges.append((g, p))
-    return Hierarchy(merges, len(new))
-
 # %% ../nbs/05_wordnet.ipynb #89a05ed8
 def _plot_wordnet_side(node, ax, position: dict, shown: dict):
     "Draw the WordNet subtree at `node` on `ax`: x = WordNet depth, leaves in the order of `position` (wnid → our slot)."
@@ -300,7 +290,7 @@ def plot_beside_wordnet(hierarchy, synset: str, wnids=None, names=None):
     cluster_of = {w: c for c, w in enumerate(wnids)}
     clusters = [cluster_of[w] for w in node.get_leaf_names()]
     if len(clusters) < 2: raise ValueError(f"{synset} covers {len(clusters)} class: there is no tree to draw")
-    ours = _restrict(h, clusters)
+    ours = h.restrict(clusters)
     slot = np.empty(len(clusters), dtype=np.int64)
     slot[ours.leaf_order()] = np.arange(len(clusters))
     K = len(clusters)

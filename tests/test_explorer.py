@@ -145,7 +145,16 @@ def test_radial_layout_colours_and_panel(browser, page_1000, shots):
     open_page(browser, page_1000)
     browser.find_element(By.ID, 'l2h-expand').click()
     Select(browser.find_element(By.ID, 'l2h-layout')).select_by_value('radial')
-    assert 'rotate(' in browser.find_element(By.CSS_SELECTOR, 'text.label').get_attribute('transform')
+    arcs = browser.execute_script('return [...document.querySelectorAll("path.edge")].filter(p => / A/.test('
+                                  'p.getAttribute("d").replace("A", " A"))).length')
+    assert arcs > 900, f'{arcs} edges drawn as arcs in the radial layout'
+    zoom = lambda: browser.find_element(By.ID, 'l2h-view').get_attribute('transform')
+    before = zoom()
+    browser.execute_script('document.getElementById("l2h-svg").dispatchEvent(new WheelEvent("wheel", '
+                           '{deltaY: -300, clientX: 400, clientY: 400, bubbles: true, cancelable: true}))')
+    assert zoom() != before and float(zoom().split('scale(')[1].rstrip(')')) > float(before.split('scale(')[1].rstrip(')'))
+    browser.execute_script('window.l2hExplorer.find("Siberian husky")')  # zoomed in: labels, turned along their radius
+    assert 'rotate(' in browser.find_element(By.CSS_SELECTOR, 'text.label.hl').get_attribute('transform')
     Select(browser.find_element(By.ID, 'l2h-colour')).select_by_value('cut')
     fills = browser.execute_script('return [...document.querySelectorAll("circle.leaf")].map(c => c.style.fill)')
     assert len(set(fills)) == 8, 'a cut into 8 groups colours the leaves 8 ways'
@@ -168,13 +177,17 @@ def test_export_svg(browser, page_1000, tmp_path):
     open_page(browser, page_1000)
     browser.execute_cdp_cmd('Browser.setDownloadBehavior', {'behavior': 'allow', 'downloadPath': str(tmp_path)})
     browser.execute_script('window.l2hExplorer.find("Siberian husky")')
-    shown = browser.execute_script('return [...document.querySelectorAll("#l2h-view text")].map(t => t.textContent)')
+    shown = [int(v) for v in visible(browser)]
     browser.find_element(By.ID, 'l2h-export').click()
     saved = WebDriverWait(browser, 20).until(lambda d: [p for p in tmp_path.glob('*.svg')])
     svg = ET.parse(saved[0]).getroot()
     assert svg.tag == '{http://www.w3.org/2000/svg}svg' and saved[0].name == 'ImageNet-1k.svg'
-    texts = [t.text for t in svg.iter('{http://www.w3.org/2000/svg}text')]
-    assert texts == shown and 'Siberian husky' in texts, 'the view as it is on screen'
+    labelled = [int(t.get('data-node')) for t in svg.iter('{http://www.w3.org/2000/svg}text')]
+    circles = [int(c.get('data-node')) for c in svg.iter('{http://www.w3.org/2000/svg}circle')]
+    assert circles == shown, 'the tree as it is open on screen'
+    assert sorted(labelled) == sorted(v for v in shown if v < 1000 or not browser.execute_script(
+        'return window.l2hExplorer.isOpen(arguments[0])', v)), 'every leaf and closed clade labelled'
+    assert 'Siberian husky' in [t.text for t in svg.iter('{http://www.w3.org/2000/svg}text')]
     assert svg.find('{http://www.w3.org/2000/svg}style') is not None, 'the drawing keeps its style'
 
 
@@ -198,3 +211,29 @@ def test_21841_classes_open_collapsed_and_stay_usable(browser, tmp_path, shots):
     assert len(visible(browser)) < 4000, 'finding one class opens only the way to it'
     assert console_errors(browser) == []
     browser.save_screenshot(str(shots / 'explorer-21841.png'))
+    start = time.perf_counter()
+    browser.find_element(By.ID, 'l2h-expand').click()
+    assert len(visible(browser)) == 2 * K - 1
+    print(f'K=21841: every node drawn ("expand all") in {time.perf_counter() - start:.2f} s')
+    assert console_errors(browser) == []
+
+
+def test_demo_page(browser, tmp_path, shots):
+    "The page `l2h demo` writes, coloured by the planted families; its screenshot is the README's (nbs/images/explorer.png)."
+    from contextlib import redirect_stdout
+    from io import StringIO
+    from selenium.webdriver.common.by import By
+    from l2h.cli import demo
+    with redirect_stdout(StringIO()): demo(out=tmp_path / 'demo')
+    browser.set_window_size(1100, 600)
+    try:
+        open_page(browser, tmp_path / 'demo' / 'tree.html')
+        assert len(visible(browser)) == 2 * 27 - 1, 'a small tree opens whole'
+        assert browser.find_element(By.ID, 'l2h-colour').get_attribute('value') == 'reference'
+        browser.execute_script('window.l2hExplorer.find("Bc2")')
+        browser.execute_script('document.getElementById("l2h-fit").click()')
+        panel = browser.find_element(By.ID, 'l2h-panel').text
+        assert 'Bc2' in panel and 'planted family 1' in panel and 'purity' in panel
+        assert console_errors(browser) == []
+        browser.save_screenshot(str(shots / 'explorer.png'))
+    finally: browser.set_window_size(1280, 1000)

@@ -82,18 +82,11 @@
     }
   }
 
-  function el(name, attrs, parentNode) {
-    const e = document.createElementNS(SVGNS, name);
-    for (const k in attrs) e.setAttribute(k, attrs[k]);
-    if (parentNode) parentNode.appendChild(e);
-    return e;
-  }
-
   function edgePath(p, c) {
-    if (state.layout === 'rect') return `M${p.x},${p.y}V${c.y}H${c.x}`;
+    if (state.layout === 'rect') return `M${r1(p.x)},${r1(p.y)}V${r1(c.y)}H${r1(c.x)}`;
     const x0 = p.r * Math.cos(c.a), y0 = p.r * Math.sin(c.a), sweep = c.a > p.a ? 1 : 0;
-    const arc = Math.abs(c.a - p.a) < 1e-9 || p.r === 0 ? `L${x0},${y0}` : `A${p.r},${p.r} 0 0 ${sweep} ${x0},${y0}`;
-    return `M${p.r * Math.cos(p.a)},${p.r * Math.sin(p.a)}${arc}L${c.x},${c.y}`;
+    const arc = Math.abs(c.a - p.a) < 1e-9 || p.r === 0 ? `L${r1(x0)},${r1(y0)}` : `A${r1(p.r)},${r1(p.r)} 0 0 ${sweep} ${r1(x0)},${r1(y0)}`;
+    return `M${r1(p.r * Math.cos(p.a))},${r1(p.r * Math.sin(p.a))}${arc}L${r1(c.x)},${r1(c.y)}`;
   }
 
   // Colour of a node: its group under the cut, its reference group when pure, or its support; null for none.
@@ -125,39 +118,63 @@
   (function () { let i = 0; const stack = [ROOT]; while (stack.length) { const v = stack.pop(); order[v] = i++; if (v >= K) { const [a, b] = kids(v); stack.push(b, a); } } })();
   function firstRow(v) { return order[v]; }
 
+  // The drawing is written as one string of SVG: at 21,841 leaves that is several times faster than element by element.
+  // Labels are a layer of their own, drawn only where they can be read: rows at least 5 px apart, inside the window.
+  const r1 = x => Math.round(x * 10) / 10;
+  const esc = s => String(s).replace(/[&<>"]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
+  let labelled = [], labelLayer = null;
   function draw() {
     if (state.colour === 'cut') indexCut();
     layout();
-    view.textContent = '';
-    const edges = el('g', { class: 'edges' }, view), nodes = el('g', { class: 'nodes' }, view), labels = el('g', { class: 'labels' }, view);
+    const edges = [], nodes = [];
+    labelled = [];
     for (const v of shown) {
-      const p = pos.get(v), colour = colourOf(v), on = state.path.has(v);
-      if (parent[v] >= 0) {
-        const e = el('path', { d: edgePath(pos.get(parent[v]), p), class: on ? 'edge hl' : 'edge' }, edges);
-        if (colour) e.style.stroke = colour;
-      }
-      const closed = v >= K && !open[v];
-      const n = el('circle', { cx: p.x, cy: p.y, r: closed ? 4 : v < K ? 2.5 : 2, 'data-node': v,
-        class: 'node' + (v < K ? ' leaf' : closed ? ' closed' : '') + (on ? ' hl' : '') + (v === state.selected ? ' sel' : '') }, nodes);
-      if (colour) n.style.fill = colour;
-      if (v < K || closed) {
-        const t = el('text', { 'data-node': v, class: 'label' + (on ? ' hl' : '') + (closed ? ' closed' : '') }, labels);
-        t.textContent = label(v);
-        if (state.layout === 'rect') { t.setAttribute('x', p.x + 6); t.setAttribute('y', p.y + 4); }
-        else {
-          const deg = p.a * 180 / Math.PI, flip = Math.cos(p.a) < 0;
-          t.setAttribute('transform', `translate(${p.x},${p.y}) rotate(${flip ? deg + 180 : deg}) translate(${flip ? -6 : 6},4)`);
-          if (flip) t.setAttribute('text-anchor', 'end');
-        }
+      const p = pos.get(v), colour = colourOf(v), on = state.path.has(v), closed = v >= K && !open[v];
+      if (parent[v] >= 0) edges.push(`<path d="${edgePath(pos.get(parent[v]), p)}" class="edge${on ? ' hl' : ''}"${colour ? ` style="stroke:${colour}"` : ''}/>`);
+      nodes.push(`<circle cx="${r1(p.x)}" cy="${r1(p.y)}" r="${closed ? 4 : v < K ? 2.5 : 2}" data-node="${v}" class="node${v < K ? ' leaf' : closed ? ' closed' : ''}${on ? ' hl' : ''}${v === state.selected ? ' sel' : ''}"${colour ? ` style="fill:${colour}"` : ''}/>`);
+      if (v < K || closed) labelled.push(v);
+    }
+    view.innerHTML = `<g class="edges">${edges.join('')}</g><g class="nodes">${nodes.join('')}</g><g class="labels"></g>`;
+    labelLayer = view.lastChild;
+    applyZoom();
+  }
+  function labelText(v) {
+    const p = pos.get(v), on = state.path.has(v), closed = v >= K && !open[v];
+    let where;
+    if (state.layout === 'rect') where = `x="${r1(p.x + 6)}" y="${r1(p.y + 4)}"`;
+    else {
+      const deg = p.a * 180 / Math.PI, flip = Math.cos(p.a) < 0;
+      where = `transform="translate(${r1(p.x)},${r1(p.y)}) rotate(${r1(flip ? deg + 180 : deg)}) translate(${flip ? -6 : 6},4)"${flip ? ' text-anchor="end"' : ''}`;
+    }
+    return `<text ${where} data-node="${v}" class="label${on ? ' hl' : ''}${closed ? ' closed' : ''}">${esc(label(v))}</text>`;
+  }
+  function drawLabels() {
+    const w = svg.clientWidth || 800, h = svg.clientHeight || 600, out = [];
+    if (zoom.k * ROW >= 5) {
+      for (const v of labelled) {
+        const p = pos.get(v), x = p.x * zoom.k + zoom.x, y = p.y * zoom.k + zoom.y;
+        if (x > -w && x < 2 * w && y > -50 && y < h + 50) out.push(labelText(v));  // labels run rightwards from x
       }
     }
-    applyZoom();
+    labelLayer.innerHTML = out.join('');
   }
 
   // Zoom and pan: the wheel zooms about the pointer, dragging pans; Fit shows the whole drawing.
-  function applyZoom() { view.setAttribute('transform', `translate(${zoom.x},${zoom.y}) scale(${zoom.k})`); }
+  function applyZoom() {
+    view.setAttribute('transform', `translate(${zoom.x},${zoom.y}) scale(${zoom.k})`);
+    drawLabels();
+  }
+  function bounds() {  // of the drawing, from the layout: measuring thousands of SVG elements would cost seconds
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const v of shown) {
+      const p = pos.get(v), room = (v < K || !open[v]) ? 7 * label(v).length : 0;  // about 7 px a character
+      const rx = state.layout === 'rect' ? p.x + room : p.x + Math.cos(p.a) * room, ry = state.layout === 'rect' ? p.y : p.y + Math.sin(p.a) * room;
+      x0 = Math.min(x0, p.x, rx); x1 = Math.max(x1, p.x, rx); y0 = Math.min(y0, p.y - 6, ry); y1 = Math.max(y1, p.y + 6, ry);
+    }
+    return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+  }
   function fit() {
-    const b = view.getBBox(), w = svg.clientWidth || 800, h = svg.clientHeight || 600;
+    const b = bounds(), w = svg.clientWidth || 800, h = svg.clientHeight || 600;
     const k = Math.min(w / (b.width + 40), h / (b.height + 40), 2);
     zoom = { k: k, x: (w - b.width * k) / 2 - b.x * k, y: (h - b.height * k) / 2 - b.y * k };
     applyZoom();
@@ -202,7 +219,6 @@
 
   const fmt = x => x === null || x === undefined ? '–' : Math.abs(x) >= 1000 || Number.isInteger(x) ? x.toLocaleString('en') : x.toPrecision(3);
   function row(name, value) { return `<tr><th>${name}</th><td>${value}</td></tr>`; }
-  const esc = s => String(s).replace(/[&<>"]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
   function select(v) {
     state.selected = v;
     for (const c of view.querySelectorAll('.sel')) c.classList.remove('sel');
@@ -275,7 +291,8 @@
   function exportSvg() {
     const copy = svg.cloneNode(true);
     copy.setAttribute('xmlns', SVGNS);
-    const b = view.getBBox(), g = copy.querySelector('#l2h-view');
+    copy.querySelector('#l2h-view .labels').innerHTML = labelled.map(labelText).join('');  // every label, not the window's
+    const b = bounds(), g = copy.querySelector('#l2h-view');
     g.setAttribute('transform', `translate(${20 - b.x},${20 - b.y})`);  // the whole drawing of the current view
     copy.setAttribute('width', Math.ceil(b.width + 40)); copy.setAttribute('height', Math.ceil(b.height + 40));
     copy.setAttribute('viewBox', `0 0 ${Math.ceil(b.width + 40)} ${Math.ceil(b.height + 40)}`);
@@ -304,6 +321,7 @@
   $('l2h-collapse').addEventListener('click', () => { openLargest(FIRST_ROWS); state.path = new Set(); draw(); fit(); });
   $('l2h-export').addEventListener('click', exportSvg);
   $('l2h-groups').style.display = 'none';
+  if (group) { state.colour = colour.value = 'reference'; }  // a reference taxonomy given is worth seeing first
 
   draw(); fit(); select(ROOT);
   window.l2hExplorer = { find: c => find(typeof c === 'number' ? c : lower.indexOf(String(c).toLowerCase())), toggle: toggle,
