@@ -11,10 +11,12 @@ from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import squareform
 
 from browser import chromium, needs_browser
+from l2h.explorer import explorer_html, node_majorities
 from l2h.hierarchy import Hierarchy, from_linkage
-from l2h.wordnet import imagenet_class_names, imagenet_wnids, lca_matrix
+from l2h.synsets import imagenet_class_names, imagenet_wnids
+from l2h.wordnet import lca_matrix
 
-pytestmark = needs_browser
+PACKAGE = Path(__file__).resolve().parents[1] / 'l2h'
 
 
 @pytest.fixture(scope='module')
@@ -61,6 +63,38 @@ def random_tree(K: int, seed: int = 0) -> Hierarchy:
     return Hierarchy(children=children, n_clusters=K, names=[f'class {c:05d}' for c in range(K)])
 
 
+def test_script_and_style_are_package_data():
+    "explorer.js and .css are files of l2h/data, which setup.py's package_data ('data/*') puts in every build, as kernels.c."
+    page = explorer_html(dict(K=2, children=[0, 1], names=['a', 'b']))
+    for name in ('explorer.js', 'explorer.css'): assert (PACKAGE / 'data' / name).read_text(encoding='utf-8') in page
+    setup = PACKAGE.parent / 'setup.py'
+    if setup.exists(): assert "package_data={'l2h': ['data/*']}" in setup.read_text()
+
+
+def test_node_majorities_agree_with_counting_each_node():
+    rng = np.random.default_rng(1)
+    h = random_tree(60)
+    clusters, labels = rng.integers(0, 50, 3000), rng.integers(0, 7, 3000)  # clusters 50..59 have no samples
+    majority, purity, names = node_majorities(h.children, clusters, labels)
+    assert names == list(range(7))
+    for v in range(2 * 60 - 1):
+        mine = np.isin(clusters, h.members(v))
+        if not mine.any(): assert majority[v] == -1 and purity[v] == 0; continue
+        counts = np.bincount(labels[mine], minlength=7)
+        assert majority[v] == counts.argmax() and purity[v] == pytest.approx(counts.max() / mine.sum())
+
+
+def test_node_majorities_of_a_deep_tree_with_many_labels():
+    "A caterpillar over 21,841 clusters, each its own label: the smaller counter is added into the larger, O(N log K)."
+    K = 21841
+    h = Hierarchy(children=np.c_[np.r_[0, K + np.arange(K - 2)], np.arange(1, K)], n_clusters=K)
+    clusters = np.repeat(np.arange(K), 5)
+    start = time.perf_counter()
+    majority, purity, _ = node_majorities(h.children, clusters, clusters)
+    assert time.perf_counter() - start < 20
+    assert majority[K] == 0 and purity[K] == 0.5 and purity[-1] == pytest.approx(1 / K)
+
+
 def open_page(driver, path: Path) -> tuple[float, int]:
     "Open `path` from disk; the seconds until the explorer says it is drawn, as Python saw them and as the page did."
     start = time.perf_counter()
@@ -78,6 +112,7 @@ def visible(driver) -> list[int]:
     return driver.execute_script('return window.l2hExplorer.visibleNodes()')
 
 
+@needs_browser
 def test_opens_from_disk_fast_and_without_errors(browser, page_1000, shots):
     seconds, page_ms = open_page(browser, page_1000)
     print(f'\nK=1000: ready {page_ms} ms after navigation (page clock); {seconds:.2f} s as Selenium saw it; '
@@ -89,6 +124,7 @@ def test_opens_from_disk_fast_and_without_errors(browser, page_1000, shots):
     browser.save_screenshot(str(shots / 'explorer-1000.png'))
 
 
+@needs_browser
 def test_search_jumps_to_the_husky_and_highlights_its_path(browser, page_1000, shots):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -116,6 +152,7 @@ def test_search_jumps_to_the_husky_and_highlights_its_path(browser, page_1000, s
     browser.save_screenshot(str(shots / 'explorer-search-husky.png'))
 
 
+@needs_browser
 def test_collapse_and_expand(browser, page_1000, shots):
     from selenium.webdriver.common.by import By
     open_page(browser, page_1000)
@@ -139,6 +176,7 @@ def test_collapse_and_expand(browser, page_1000, shots):
     assert console_errors(browser) == []
 
 
+@needs_browser
 def test_radial_layout_colours_and_panel(browser, page_1000, shots):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -171,6 +209,7 @@ def test_radial_layout_colours_and_panel(browser, page_1000, shots):
     assert console_errors(browser) == []
 
 
+@needs_browser
 def test_export_svg(browser, page_1000, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -191,6 +230,7 @@ def test_export_svg(browser, page_1000, tmp_path):
     assert svg.find('{http://www.w3.org/2000/svg}style') is not None, 'the drawing keeps its style'
 
 
+@needs_browser
 def test_21841_classes_open_collapsed_and_stay_usable(browser, tmp_path, shots):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -218,6 +258,7 @@ def test_21841_classes_open_collapsed_and_stay_usable(browser, tmp_path, shots):
     assert console_errors(browser) == []
 
 
+@needs_browser
 def test_demo_page(browser, tmp_path, shots):
     "The page `l2h demo` writes, coloured by the planted families; its screenshot is the README's (nbs/images/explorer.png)."
     from contextlib import redirect_stdout

@@ -74,9 +74,10 @@
       const col = Math.max(3, Math.min(24, 40 * Math.sqrt(row) / maxDepth));
       for (const v of shown) pos.set(v, { x: depth[v] * col, y: y.get(v) * ROW, a: 0, r: depth[v] * col });
     } else {
+      // rows on the outer circle, ROW px apart there; leaves and closed nodes on that circle, where labels have room
       const ring = Math.max(6, row * ROW / (2 * Math.PI) / maxDepth);
       for (const v of shown) {
-        const a = 2 * Math.PI * y.get(v) / Math.max(row, 1), r = depth[v] * ring;
+        const a = 2 * Math.PI * y.get(v) / Math.max(row, 1), r = (rows.has(v) ? maxDepth : depth[v]) * ring;
         pos.set(v, { x: r * Math.cos(a), y: r * Math.sin(a), a: a, r: r });
       }
     }
