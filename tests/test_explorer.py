@@ -278,3 +278,22 @@ def test_demo_page(browser, tmp_path, shots):
         assert console_errors(browser) == []
         browser.save_screenshot(str(shots / 'explorer.png'))
     finally: browser.set_window_size(1280, 1000)
+
+
+@needs_browser
+def test_inline_in_a_notebook(browser, tmp_path):
+    "What Jupyter shows for a hierarchy (`_repr_html_`): the explorer in a sandboxed frame, working as on its own."
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    h = random_tree(300)
+    notebook = tmp_path / 'notebook.html'
+    notebook.write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body><p>Out[1]:</p>{h._repr_html_()}'
+                        f'</body></html>', encoding='utf-8')
+    browser.get(notebook.as_uri())
+    browser.switch_to.frame(browser.find_element(By.TAG_NAME, 'iframe'))
+    try:
+        WebDriverWait(browser, 30).until(lambda d: d.execute_script('return document.documentElement.dataset.ready'))
+        browser.execute_script('window.l2hExplorer.find("class 00042")')
+        assert browser.find_element(By.CSS_SELECTOR, 'text.label.hl').text == 'class 00042'
+    finally: browser.switch_to.default_content()
+    assert console_errors(browser) == []
