@@ -23,8 +23,9 @@
   }
   for (let v = N - 2; v >= 0; v--) depth[v] = depth[parent[v]] + 1;  // parents have larger ids
 
-  // Which internal nodes are open at first: the largest, parents before children, until about 60 rows show.
-  const open = new Uint8Array(N), FIRST_ROWS = D.first_rows || 60;
+  // Which internal nodes are open at first: all of a tree of up to 150 classes; of a larger one the largest, parents
+  // before children, until 60 rows show.
+  const open = new Uint8Array(N), FIRST_ROWS = K <= 150 ? K : 60;
   const bySize = Array.from({ length: K - 1 }, (_, t) => K + t).sort((a, b) => size[b] - size[a] || b - a);
   function openLargest(rows) { open.fill(0); for (let i = 0; i < Math.min(rows - 1, K - 1); i++) open[bySize[i]] = 1; }
   function openAll() { open.fill(1); }
