@@ -11,6 +11,7 @@ from .hierarchy import *
 from .core import *
 from .metrics import *
 from .baselines import *
+from .synsets import *
 from .wordnet import *
 from .logits import load_model, image_folder, extract_logits, extract_features, extract_images, Extraction
 from .flat import kmeans, kmeans_logits, centroid_logits, cluster_file, log_mean_softmax

@@ -43,17 +43,19 @@ def _npy(a: np.ndarray) -> bytes:
     np.save(buf, a)
     return buf.getvalue()
 
-_OUTPUTS = ('merges.json', 'tree.nwk', 'linkage.npy', 'dendrogram.png')
+_OUTPUTS = ('merges.json', 'tree.nwk', 'linkage.npy', 'dendrogram.png', 'tree.html')
 
-def write_outputs(h: Hierarchy,         # the tree to write
-                  out,                  # the folder to publish
-                  figure: str = 'png',  # the dendrogram's format: 'png', 'svg' or 'pdf'
-                  **plot_options        # for `Hierarchy.plot`: title, groups, layout, …
+def write_outputs(h: Hierarchy,           # the tree to write
+                  out,                    # the folder to publish
+                  figure: str = 'png',    # the dendrogram's format: 'png', 'svg' or 'pdf'
+                  *,
+                  explore: dict | None = None,  # for `Hierarchy.to_html`, which writes tree.html: labels, clusters, …
+                  **plot_options          # for `Hierarchy.plot`: title, groups, layout, …
                  ) -> list[Path]:
-    "Publish merges.json, tree.nwk, linkage.npy and the dendrogram for `h` as the folder `out`, all or nothing."
+    "Publish merges.json, tree.nwk, linkage.npy, the dendrogram and tree.html for `h` as the folder `out`, all or nothing."
     names = [f'dendrogram.{figure}' if n == 'dendrogram.png' else n for n in _OUTPUTS]
-    figure = _figure(h, figure, **plot_options)
-    return write_output_set(out, dict(zip(names, (h.save, h.to_newick() + '\n', _npy(h.to_linkage()), figure))))
+    files = (h.save, h.to_newick() + '\n', _npy(h.to_linkage()), _figure(h, figure, **plot_options), h.to_html(**(explore or {})))
+    return write_output_set(out, dict(zip(names, files)))
 
 # %% ../nbs/09_cli.ipynb #f673f266
 def _describe(h: Hierarchy, logits, seconds: float) -> str:
@@ -119,10 +121,12 @@ def build(logits,                # N × K logits: .npy, .npz or .pt, or a folder
     h.names = cluster_names
     summary = _describe(h, L, time.perf_counter() - start) + (f"\n  built by {world} processes" if world > 1 else '')
     if bootstrap: summary += '\n' + _add_support(h, prepared, bootstrap, score)
+    clusters = np.concatenate([assignments(s) for s in L]) if y is not None else None
     # before any report: a run that could not write its results says only that
-    written = write_outputs(h, out, figure, title=f'L2H hierarchy of {Path(logits).name}: {K} clusters')
+    written = write_outputs(h, out, figure, explore=dict(labels=y, clusters=clusters),
+                            title=f'L2H hierarchy of {Path(logits).name}: {K} clusters')
     print(summary)
-    if y is not None: print(evaluate(h, np.concatenate([assignments(s) for s in L]), y))
+    if y is not None: print(evaluate(h, clusters, y))
     print('  wrote ' + ', '.join(map(str, written)))
     return h
 
@@ -132,10 +136,13 @@ def demo(out='l2h-demo',  # output folder
     "Plant a tree, train a flat classifier on it, build L2H from its logits, and say how much of the tree came back."
     check_output_folder(out, _OUTPUTS)
     r = run_demo(seed=seed)
-    written = write_outputs(r.hierarchy, out, groups=[n[0] for n in r.data.names],   # a class's first letter: its family
-                            title='L2H on the planted tree, coloured by planted family')
     d = r.data
     clusters = assignments(r.logits)
+    families = d.level_labels(np.arange(len(d.names)))['planted level 1']
+    explore = dict(labels=[d.names[c] for c in d.y_test], clusters=clusters,
+                   reference=[f'planted family {f}' for f in families], title='L2H demo: a planted tree')
+    written = write_outputs(r.hierarchy, out, explore=explore, groups=[n[0] for n in d.names],  # first letter: the family
+                            title='L2H on the planted tree, coloured by planted family')
     print(f"Planted a tree over {len(d.names)} classes, branching {'×'.join(map(str, d.branching))}; "
           f"a linear classifier reaches {(clusters == d.y_test).mean():.1%} test accuracy.")
     print(_describe(r.hierarchy, r.logits, r.seconds))

@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 from .io import atomic_write
 from .newick import newick_name
+from .explorer import explorer_frame, explorer_html, node_majorities
+from .synsets import hypernym_chains
 
 # %% auto #0
 __all__ = ['Hierarchy', 'members', 'merges_of', 'to_linkage', 'from_linkage', 'as_hierarchy', 'leaf_names', 'preorder',
-           'leaf_order', 'to_newick', 'to_ete3', 'to_sklearn_children', 'cut', 'predict', 'clades', 'save', 'load',
-           'node_heights', 'node_groups', 'top_clades', 'plot']
+           'leaf_order', 'to_newick', 'to_ete3', 'to_sklearn_children', 'cut', 'predict', 'clades', 'restrict', 'save',
+           'load', 'node_heights', 'node_groups', 'top_clades', 'plot', 'to_html']
 
 # %% ../nbs/01_hierarchy.ipynb #5d1f0a2e
 @contextmanager
@@ -157,6 +159,10 @@ class Hierarchy:
     def to_newick(self, names=None) -> str: return to_newick(self, names)
     def to_ete3(self, names=None): return to_ete3(self, names)
     def to_sklearn_children(self) -> np.ndarray: return to_sklearn_children(self)
+    def restrict(self, clusters) -> Hierarchy: return restrict(self, clusters)
+    def to_html(self, path=None, *, labels=None, clusters=None, wnids=None, support=None, reference=None,
+                title: str = 'L2H tree'): return to_html(self, path, labels=labels, clusters=clusters, wnids=wnids,
+                                                          support=support, reference=reference, title=title)
     def cut(self, n_groups: int) -> np.ndarray: return cut(self, n_groups)
     def predict(self, clusters, n_groups: int) -> np.ndarray: return predict(self, clusters, n_groups)
     def clades(self) -> list[frozenset]: return clades(self)
@@ -393,6 +399,21 @@ def clades(h: Hierarchy   # the tree
     sets = [frozenset((c,)) for c in range(h.n_clusters)]
     for a, b in h.children.tolist(): sets.append(sets[a] | sets[b])
     return sets[h.n_clusters:]
+
+# %% ../nbs/01_hierarchy.ipynb #f744db4a
+def restrict(h: Hierarchy,
+             clusters  # the clusters to keep, in their new order
+            ) -> Hierarchy:
+    "The hierarchy `h` induces on `clusters`, renumbered 0.. in the given order, with their names."
+    new = {int(c): i for i, c in enumerate(clusters)}
+    if len(new) < 2: raise ValueError(f"a subtree needs at least 2 distinct clusters to keep, got {len(new)}")
+    if bad := [c for c in new if not 0 <= c < h.n_clusters]:
+        raise ValueError(f"clusters must be in 0..{h.n_clusters - 1}, got {bad[0]}")
+    merges = []
+    for group, partner in h.merges:
+        g, p = tuple(new[c] for c in group if c in new), tuple(new[c] for c in partner if c in new)
+        if g and p: merges.append((g, p))
+    return Hierarchy(merges, len(new), names=None if h.names is None else [h.names[c] for c in new])
 
 # %% ../nbs/01_hierarchy.ipynb #82d1203b
 _FORMAT = 'l2h.hierarchy'
@@ -689,3 +710,70 @@ def plot(h: Hierarchy,               # the tree
         title = f'{K} clusters' + (f', their top {len(roots)} clades' if layout == 'clades' else '')
     if title: ax.set_title(title, pad=24 if legend else 6)
     return ax
+
+# %% ../nbs/01_hierarchy.ipynb #8c5139d1
+def _explorer_data(h: Hierarchy, labels, clusters, wnids, support, reference) -> dict:
+    "The explorer's data for `h` (see `l2h.explorer`)."
+    K = h.n_clusters
+    if (labels is None) != (clusters is None):
+        raise ValueError("labels and clusters go together: the true label and the cluster of every sample")
+    data = dict(K=K, children=h.children.ravel().tolist(), names=leaf_names(h))
+    if labels is not None:
+        majority, purity, names = node_majorities(h.children, clusters, labels)
+        data.update(majority=majority.tolist(), purity=purity.round(4).tolist(), label_names=[str(n) for n in names])
+    counts = h.counts if h.counts is not None or clusters is None else np.bincount(np.asarray(clusters), minlength=K)
+    support = _optional_array(getattr(h, 'support', None) if support is None else support, K - 1, 'support', 'merge',
+                              integer=False)
+    for key, values in (('counts', counts), ('scores', h.merge_scores), ('affinities', h.merge_affinities),
+                        ('support', support)):
+        if values is not None: data[key] = values.tolist()
+    if reference is not None:
+        groups = _as_names(reference, K)
+        data['reference_names'] = sorted(set(groups))
+        index = {g: i for i, g in enumerate(data['reference_names'])}
+        data['reference'] = [index[g] for g in groups]
+    if wnids is not None: data.update(_wordnet_lcas(h, _as_names(wnids, K)))
+    return data
+
+# %% ../nbs/01_hierarchy.ipynb #e1a6832c
+def _wordnet_lcas(h: Hierarchy, wnids: list[str]) -> dict:
+    "Per merge: the synset name of the node's WordNet lowest common ancestor, and how many of the classes lie under it."
+    chains = hypernym_chains(wnids)
+    under = {}
+    for chain in chains:
+        for wnid, _ in chain: under[wnid] = under.get(wnid, 0) + 1
+    for a, b in h.children.tolist():
+        ca, cb = chains[a], chains[b]
+        n = 0
+        while n < min(len(ca), len(cb)) and ca[n] == cb[n]: n += 1
+        chains.append(ca[:n])
+    return dict(lca=[c[-1][1] for c in chains[h.n_clusters:]], lca_classes=[under[c[-1][0]] for c in chains[h.n_clusters:]])
+
+# %% ../nbs/01_hierarchy.ipynb #08f12368
+_INLINE_LIMIT = 5000  # classes; beyond, a notebook would carry megabytes per shown hierarchy
+
+def to_html(h: Hierarchy,
+            path=None,              # where to write the page; `None`: return it
+            *,
+            labels=None,            # the true label of every sample (with `clusters`)
+            clusters=None,          # the cluster of every sample (with `labels`)
+            wnids=None,             # the WordNet id of every cluster
+            support=None,           # one value per merge (default: `h.support`, when it has one)
+            reference=None,         # a group per cluster, from a reference taxonomy
+            title: str = 'L2H tree' # the page's title
+           ) -> str | Path:
+    "The explorer page of `h`, one self-contained HTML file: returned, or written atomically to `path`."
+    page = explorer_html(_explorer_data(h, labels, clusters, wnids, support, reference), title)
+    if path is None: return page
+    atomic_write(path, page)
+    return Path(path)
+
+def _inline_html(h: Hierarchy) -> str:
+    "The explorer inline in a notebook, up to 5000 classes; beyond, a line saying how to write it as a file."
+    if h.n_clusters > _INLINE_LIMIT:
+        return (f"<p>{h!r}: too large to explore inline (over {_INLINE_LIMIT:,} classes); "
+                f"<code>h.to_html('tree.html')</code> writes the explorer as a file.</p>")
+    return explorer_frame(to_html(h))
+
+# Set here rather than in the class: the cells above this one show hierarchies while the notebook runs, as text
+Hierarchy._repr_html_ = _inline_html

@@ -4,175 +4,17 @@
 
 # %% ../nbs/05_wordnet.ipynb #76224c8d
 from __future__ import annotations
-import copy, functools, hashlib, os, re, shutil, tempfile, warnings
-from importlib.resources import files
-from pathlib import Path
+import copy
 from typing import NamedTuple
 import numpy as np
 from .hierarchy import Hierarchy, as_hierarchy, plot
-from .io import cache_dir
 from .metrics import Scores, compare_trees, dendrogram_purity
+from .synsets import (imagenet_class_names, imagenet_wnids, imagenet_wordnet_nodes, load_wordnet, synset_of, wnid_of,
+                         wordnet_parent)
 
 # %% auto #0
-__all__ = ['imagenet_wnids', 'imagenet_class_names', 'lexnames_text', 'load_wordnet', 'wnid_of', 'synset_of', 'wordnet_parent',
-           'wordnet_tree', 'find_synset', 'wordnet_tree_text', 'imagenet_wordnet_tree', 'compare_to_wordnet',
-           'lca_matrix', 'bias_report', 'plot_beside_wordnet']
-
-# %% ../nbs/05_wordnet.ipynb #04ad1067
-def _data_file(name: str) -> str:
-    "The text of the package data file `name`."
-    return files('l2h').joinpath('data', name).read_text(encoding='utf-8')
-
-@functools.cache
-def _imagenet_classes() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    "The wnids and the short names of the ImageNet-1k classes, read once from the package data."
-    rows = [line.split('\t') for line in _data_file('imagenet1k_classes.tsv').splitlines()[1:]]
-    return tuple(r[0] for r in rows), tuple(r[1] for r in rows)
-
-def imagenet_wnids() -> list[str]:
-    "The 1000 ImageNet-1k wnids in class-index order (n01440764 … n15075141)."
-    return list(_imagenet_classes()[0])
-
-def imagenet_class_names() -> list[str]:
-    "A short readable name per ImageNet-1k class, in class-index order, all distinct."
-    return list(_imagenet_classes()[1])
-
-# %% ../nbs/05_wordnet.ipynb #36204067
-_LEXICOGRAPHER_FILES = (
-    ('adj', 'all pert'), ('adv', 'all'),
-    ('noun', 'Tops act animal artifact attribute body cognition communication event feeling food group location motive '
-             'object person phenomenon plant possession process quantity relation shape state substance time'),
-    ('verb', 'body change cognition communication competition consumption contact creation emotion motion perception '
-             'possession social stative weather'),
-    ('adj', 'ppl'))
-_SYNTACTIC_CATEGORY = dict(noun=1, verb=2, adj=3, adv=4)
-
-def lexnames_text() -> str:
-    "The `lexnames` file of WordNet 3.0: one line `NN<tab>name<tab>category` per lexicographer file."
-    names = [f'{pos}.{name}' for pos, group in _LEXICOGRAPHER_FILES for name in group.split()]
-    return ''.join(f'{i:02d}\t{name}\t{_SYNTACTIC_CATEGORY[name.split(".")[0]]}\n' for i, name in enumerate(names))
-
-# %% ../nbs/05_wordnet.ipynb #4887253f
-_SYSTEM_WORDNET_DIRS = ('/usr/share/wordnet', '/usr/local/WordNet-3.0/dict')
-_READ_AT_START = ('index.noun', 'data.noun', 'index.adj', 'data.adj', 'index.verb', 'index.adv', 'noun.exc')
-
-def _dict_dir(path) -> Path | None:
-    "The WordNet database directory at or inside `path` (itself, `dict/` or nltk's `corpora/wordnet/`), or None."
-    if not path: return None
-    path = Path(path).expanduser()
-    for candidate in (path, path / 'dict', path / 'corpora' / 'wordnet'):
-        if all((candidate / f).is_file() for f in _READ_AT_START): return candidate
-    return None
-
-# %% ../nbs/05_wordnet.ipynb #2cff1144
-def _copy_with_lexnames(source: Path, base: Path) -> Path:
-    "An nltk data root under `base` whose `corpora/wordnet` holds `source`'s WordNet files and a `lexnames` file."
-    from nltk.corpus.reader.wordnet import WordNetCorpusReader
-    stat = (source / 'data.noun').stat()
-    key = hashlib.sha1(f'{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}'.encode()).hexdigest()[:12]
-    root = base / f'wordnet-{key}'
-    if (root / 'corpora' / 'wordnet' / 'lexnames').is_file(): return root
-    base.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(dir=base, prefix='.wordnet-'))
-    corpus = building / 'corpora' / 'wordnet'
-    corpus.mkdir(parents=True)
-    for name in WordNetCorpusReader._FILES:
-        if name != 'lexnames' and (source / name).is_file(): shutil.copyfile(source / name, corpus / name)
-    (corpus / 'lexnames').write_text(lexnames_text())
-    for path in (corpus.parent, corpus, *corpus.iterdir()):  # nltk refuses data that others may write to
-        os.chmod(path, 0o755 if path.is_dir() else 0o644)
-    try: os.rename(building, root)
-    except OSError: shutil.rmtree(building, ignore_errors=True)   # another process made it first: use theirs
-    return root
-
-# %% ../nbs/05_wordnet.ipynb #c336d224
-@functools.cache
-def _nltk_root(source: Path) -> Path:
-    "An nltk data root holding `source`'s WordNet with `lexnames`: `source`'s own if it has one, else a prepared copy."
-    if (source / 'lexnames').is_file(): return source
-    try: return _copy_with_lexnames(source, cache_dir())
-    except OSError: return _copy_with_lexnames(source, Path(tempfile.mkdtemp(prefix='l2h-')))
-
-@functools.cache
-def _corpus_reader(corpus: Path):
-    "nltk's reader of the WordNet files in `corpus`, made once."
-    from nltk.corpus.reader.wordnet import WordNetCorpusReader
-    with warnings.catch_warnings():   # "multilingual functions are not available": l2h reads English only
-        warnings.simplefilter('ignore')
-        return WordNetCorpusReader(str(corpus), None)
-
-def _reader(source: Path):
-    "nltk's reader of the WordNet database in `source` (a directory of WordNet's files)."
-    import nltk
-    root = _nltk_root(source)
-    # nltk reads only under its data path; checked on every call, as callers may have reset the path since the last
-    if str(root) not in nltk.data.path: nltk.data.path.append(str(root))
-    return _corpus_reader(root if root == source else root / 'corpora' / 'wordnet')
-
-# %% ../nbs/05_wordnet.ipynb #ccccac9a
-_HOW_TO_GET_WORDNET = (
-    "Get WordNet 3.0 one of two ways: with internet, `python -c \"import nltk; nltk.download('wordnet')\"`; offline, "
-    "from Debian or Ubuntu packages, `apt-get install wordnet-base wordnet-sense-index` (found in /usr/share/wordnet), "
-    "or any WordNet 3.0 dict directory named by the environment variable L2H_WORDNET.")
-
-def _nltk_wordnet():
-    "nltk's own WordNet (from `nltk.download('wordnet')`), or None when nltk finds none."
-    from nltk.corpus import wordnet
-    try: wordnet.ensure_loaded()
-    except LookupError: return None
-    return wordnet
-
-def _checked(wn, where: str):
-    "`wn` if it is WordNet 3.0, else a `ValueError` naming the version found."
-    version = wn.get_version()
-    if version != '3.0': raise ValueError(f"the WordNet in {where} is version {version}: wnids are offsets in WordNet 3.0. {_HOW_TO_GET_WORDNET}")
-    return wn
-
-# %% ../nbs/05_wordnet.ipynb #7536d347
-def load_wordnet(path=None   # a WordNet 3.0 dict folder (default: searched as the docstring says)
-                ):
-    "nltk's WordNet 3.0 reader: from `path`, else `$L2H_WORDNET`, nltk's data, `$WNSEARCHDIR` or /usr/share/wordnet."
-    try: import nltk
-    except ImportError as e: raise ImportError(f"l2h reads WordNet through nltk: `pip install nltk`. {_HOW_TO_GET_WORDNET}") from e
-    if path is not None or os.environ.get('L2H_WORDNET'):
-        given = path if path is not None else os.environ['L2H_WORDNET']
-        source = _dict_dir(given)
-        if source is None: raise LookupError(f"no WordNet database (data.noun, index.noun, …) in {given}. {_HOW_TO_GET_WORDNET}")
-        return _checked(_reader(source.resolve()), str(source))
-    if (wn := _nltk_wordnet()) is not None: return _checked(wn, "nltk's data")
-    places = [os.environ.get('WNSEARCHDIR'), *_SYSTEM_WORDNET_DIRS]
-    for place in places:
-        if (source := _dict_dir(place)) is not None: return _checked(_reader(source.resolve()), str(source))
-    looked = ', '.join(p for p in places if p)
-    raise LookupError(f"WordNet 3.0 not found: not in nltk's data ({', '.join(map(str, nltk.data.path))}), nor in {looked}. {_HOW_TO_GET_WORDNET}")
-
-# %% ../nbs/05_wordnet.ipynb #1d81d6cc
-def wnid_of(synset   # an nltk WordNet synset, e.g. `wn.synset('dog.n.01')`
-           ) -> str:
-    "The wnid of an nltk synset: its part of speech and 8-digit offset, e.g. `n02084071` for dog.n.01."
-    return f'{synset.pos()}{synset.offset():08d}'
-
-def synset_of(wnid: str,     # 'n' and an 8-digit offset, e.g. 'n02084071'
-              wordnet=None   # a WordNet reader (default: `load_wordnet()`)
-             ):
-    "The WordNet 3.0 noun synset a wnid names."
-    if not isinstance(wnid, str) or not re.fullmatch(r'n\d{8}', wnid):
-        raise ValueError(f"a wnid is 'n' and an 8-digit offset, e.g. n02084071; got {wnid!r}")
-    wn = wordnet if wordnet is not None else load_wordnet()
-    with warnings.catch_warnings():   # nltk warns, then returns None, for an offset with no synset
-        warnings.simplefilter('ignore')
-        synset = wn.synset_from_pos_and_offset('n', int(wnid[1:]))
-    if synset is None: raise ValueError(f"{wnid} is not a WordNet 3.0 noun synset")
-    return synset
-
-# %% ../nbs/05_wordnet.ipynb #17f97a18
-def wordnet_parent(synset   # an nltk noun synset
-                  ):
-    "The hypernym on `synset`'s longest path to entity.n.01 (ties: the smallest wnid), or None for entity.n.01."
-    hypernyms = synset.hypernyms() + synset.instance_hypernyms()
-    if not hypernyms: return None
-    deepest = max(h.max_depth() for h in hypernyms)
-    return min((h for h in hypernyms if h.max_depth() == deepest), key=lambda h: h.offset())
+__all__ = ['wordnet_tree', 'find_synset', 'wordnet_tree_text', 'imagenet_wordnet_tree', 'compare_to_wordnet', 'lca_matrix',
+           'bias_report', 'plot_beside_wordnet']
 
 # %% ../nbs/05_wordnet.ipynb #07343a9c
 def _collapsed_tree(leaves: list[str], parent_of, features_of):
@@ -240,7 +82,6 @@ def find_synset(tree,         # a tree from `wordnet_tree` or `imagenet_wordnet_
                      f"that was collapsed into the synset below it, where the classes branch")
 
 # %% ../nbs/05_wordnet.ipynb #bdf5495e
-_SHIPPED_TREE = 'imagenet1k_wordnet.nhx'
 _FEATURES = ['synset', 'depth']
 
 def wordnet_tree_text(tree   # a tree from `wordnet_tree`
@@ -248,18 +89,11 @@ def wordnet_tree_text(tree   # a tree from `wordnet_tree`
     "`tree` as one line of Newick with NHX features synset and depth: the format of the shipped tree."
     return tree.write(features=_FEATURES, format=8, format_root_node=True)
 
-@functools.cache
-def _shipped_nodes() -> dict:
-    "wnid → (parent wnid or None, synset name, depth) for every node of the shipped ImageNet-1k tree."
-    from ete3 import Tree
-    tree = Tree(_data_file(_SHIPPED_TREE), format=8)
-    return {n.name: (n.up.name if n.up else None, n.synset, int(n.depth)) for n in tree.traverse()}
-
 # %% ../nbs/05_wordnet.ipynb #90248c21
 def imagenet_wordnet_tree(wnids=None   # the leaves to keep (default: all 1,000)
                          ):
     "The shipped WordNet tree over ImageNet-1k, pruned to `wnids` when given; needs no WordNet."
-    nodes, known = _shipped_nodes(), set(_imagenet_classes()[0])
+    nodes, known = imagenet_wordnet_nodes(), set(imagenet_wnids())
     wnids = imagenet_wnids() if wnids is None else [str(w) for w in wnids]
     unknown = [w for w in wnids if w not in known]
     if unknown: raise ValueError(f"{len(unknown)} of the wnids are not ImageNet-1k classes (e.g. {unknown[0]}); use wordnet_tree")
@@ -280,7 +114,7 @@ def _named_by_wnids(hierarchy, wnids) -> tuple[Hierarchy, list[str]]:
 
 def _reference_tree(wnids: list[str]):
     "The WordNet tree over `wnids`: the shipped one, pruned, for ImageNet-1k classes, else one built from WordNet."
-    known = set(_imagenet_classes()[0])
+    known = set(imagenet_wnids())
     return imagenet_wordnet_tree(wnids) if all(w in known for w in wnids) else wordnet_tree(wnids)
 
 # %% ../nbs/05_wordnet.ipynb #c60423d2
@@ -374,7 +208,7 @@ def _display_names(h: Hierarchy, wnids: list[str], names) -> list[str]:
     "Names to show: `names`, else the hierarchy's, else ImageNet-1k's short names where known, else the wnids."
     if names is not None: return [str(n) for n in names]
     if h.names is not None: return list(h.names)
-    short = dict(zip(*_imagenet_classes()))
+    short = dict(zip(imagenet_wnids(), imagenet_class_names()))
     return [short.get(w, w) for w in wnids]
 
 # %% ../nbs/05_wordnet.ipynb #c918b032
@@ -419,16 +253,6 @@ def bias_report(hierarchy,      # our tree over the K classes: a `Hierarchy` or 
                           ratio=t.size[a] / h.sizes[K + step],
                           joins=f'{_short_list([shown[c] for c in group])}  +  {_short_list([shown[c] for c in partner])}')
     return Scores(rows)
-
-# %% ../nbs/05_wordnet.ipynb #87b55928
-def _restrict(h: Hierarchy, clusters) -> Hierarchy:
-    "The hierarchy `h` induces on `clusters`, renumbered 0.. in the given order."
-    new = {int(c): i for i, c in enumerate(clusters)}
-    merges = []
-    for group, partner in h.merges:
-        g, p = tuple(new[c] for c in group if c in new), tuple(new[c] for c in partner if c in new)
-        if g and p: merges.append((g, p))
-    return Hierarchy(merges, len(new))
 
 # %% ../nbs/05_wordnet.ipynb #89a05ed8
 def _plot_wordnet_side(node, ax, position: dict, shown: dict):
@@ -484,7 +308,7 @@ def plot_beside_wordnet(hierarchy,    # our tree over the K classes: a `Hierarch
     cluster_of = {w: c for c, w in enumerate(wnids)}
     clusters = [cluster_of[w] for w in node.get_leaf_names()]
     if len(clusters) < 2: raise ValueError(f"{synset} covers {len(clusters)} class: there is no tree to draw")
-    ours = _restrict(h, clusters)
+    ours = h.restrict(clusters)
     slot = np.empty(len(clusters), dtype=np.int64)
     slot[ours.leaf_order()] = np.arange(len(clusters))
     K = len(clusters)

@@ -37,11 +37,14 @@ def test_build_writes_every_output_and_reports(tmp_path, logits):
     assert 'L2H: 2000 samples × 8 clusters → 7 merges' in r.stdout
     assert 'dendrogram_purity' in r.stdout and 'leaves' in r.stdout
     out = tmp_path / 'out'
-    assert sorted(p.name for p in out.iterdir()) == ['dendrogram.png', 'linkage.npy', 'manifest.json', 'merges.json', 'tree.nwk']
+    assert sorted(p.name for p in out.iterdir()) == ['dendrogram.png', 'linkage.npy', 'manifest.json', 'merges.json',
+                                                     'tree.html', 'tree.nwk']
     h = Hierarchy.load(out / 'merges.json')
     assert h.names[0] == 'class 0' and {frozenset({0, 1}), frozenset({2, 3})} <= set(h.clades())
     np.testing.assert_array_equal(np.load(out / 'linkage.npy'), h.to_linkage())
     assert (out / 'tree.nwk').read_text().startswith('((') and (out / 'dendrogram.png').read_bytes()[:4] == b'\x89PNG'
+    page = (out / 'tree.html').read_text()  # the explorer, with each node's majority label and purity from --labels
+    assert page.startswith('<!DOCTYPE html>') and '"class 0"' in page and '"purity":' in page
 
 
 @pytest.mark.parametrize('fmt', ['npz', 'pt', 'pt-dict'])
@@ -98,6 +101,7 @@ def test_demo(tmp_path):
     assert 'so 12/25 = 0.48 is the best possible: reached' in r.stdout
     assert 'rf_floor = 0.35 against the planted tree: reached' in r.stdout
     assert (tmp_path / 'demo' / 'dendrogram.png').exists()
+    assert '"reference_names":["planted family 0",' in (tmp_path / 'demo' / 'tree.html').read_text()
 
 
 def test_build_writes_the_dendrogram_as_svg_or_pdf_the_same_bytes_each_time(tmp_path, logits):

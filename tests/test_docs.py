@@ -3,21 +3,18 @@ headless Chromium (Debian's `chromium` and `chromium-driver`, which .ci/run inst
 
 Screenshots of the home page and the core page are left in `_screenshots/` to look at.
 """
-import functools, json, re, shutil, subprocess, sys, threading, time, urllib.request
+import functools, json, re, subprocess, sys, threading, time, urllib.request
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlsplit
 
 import pytest
 
+from browser import chromium, needs_browser
+
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / '_docs'
 SHOTS = ROOT / '_screenshots'
-CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
-CHROMEDRIVER = shutil.which('chromedriver')
-needs_browser = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason='headless Chromium is not installed here: `apt-get install chromium chromium-driver` (as .ci/run does)')
 
 
 def _notebooks():
@@ -87,18 +84,7 @@ def server(site):
 
 @pytest.fixture(scope='module')
 def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run',
-                 '--disable-component-update', '--disable-sync', '--disable-quic', '--hide-scrollbars',
-                 f'--user-data-dir={tmp_path_factory.mktemp("chromium-profile")}', '--window-size=1280,1000']:
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
+    with chromium(tmp_path_factory.mktemp('chromium-profile')) as driver: yield driver
 
 
 def _shown(el) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / 'l2h'
-FLOORS = [{'io', 'kernels', 'newick', 'hierarchy'},                          # the type, files, Newick, compiled loops
+FLOORS = [{'io', 'kernels', 'newick', 'hierarchy', 'explorer', 'synsets'},  # the type, files, Newick, compiled loops, page, WordNet access
           {'core'},                                                          # the algorithm
           {'metrics', 'baselines', 'logits', 'flat', 'wordnet', 'demo', 'stability', 'distributed'},  # what is built on it
           {'cli', 'reproduce', '__init__'}]                                  # what a user runs or imports

@@ -2,18 +2,20 @@
 
     python tests/test_readme.py     # after editing nbs/index.ipynb
 """
-import json
+import json, re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def render_readme(nb_path=ROOT / 'nbs' / 'index.ipynb') -> str:
-    "Markdown cells as they are, code cells as fenced Python without nbdev's `#|` lines; `#| hide` cells left out."
+    "Markdown cells as they are (pictures found from the root), code cells as fenced Python without `#|` lines; `#| hide` cells out."
     parts = []
     for cell in json.loads(Path(nb_path).read_text(encoding='utf-8'))['cells']:
         lines = ''.join(cell['source']).splitlines()
-        if cell['cell_type'] == 'markdown': parts.append('\n'.join(lines).strip())
+        if cell['cell_type'] == 'markdown':
+            # a picture the notebook shows from nbs/ (where the docs copy it) is shown to the README from the root
+            parts.append(re.sub(r'(!\[[^\]]*\]\()(?![a-z]+:|/|#)', r'\1nbs/', '\n'.join(lines).strip()))
         elif cell['cell_type'] == 'code':
             directives = [l for l in lines if l.startswith('#|')]
             if any(d.replace(' ', '') in ('#|hide', '#|default_exp') or d.startswith('#| default_exp') for d in directives):

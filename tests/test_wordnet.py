@@ -7,12 +7,14 @@ import pytest
 from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import squareform
 
+import l2h.synsets as S
 import l2h.wordnet as W
 from l2h.hierarchy import Hierarchy
 from l2h.hierarchy import from_linkage
-from l2h.wordnet import (imagenet_wnids, imagenet_class_names, load_wordnet, lexnames_text, wordnet_parent, wordnet_tree,
-                         imagenet_wordnet_tree, wordnet_tree_text, find_synset, synset_of, wnid_of, lca_matrix,
-                         compare_to_wordnet, bias_report)
+from l2h.synsets import (imagenet_wnids, imagenet_class_names, load_wordnet, lexnames_text, wordnet_parent, synset_of,
+                         wnid_of)
+from l2h.wordnet import (wordnet_tree, imagenet_wordnet_tree, wordnet_tree_text, find_synset, lca_matrix, compare_to_wordnet,
+                         bias_report)
 
 
 @pytest.fixture(scope='module')
@@ -161,7 +163,7 @@ def no_wordnet_anywhere(monkeypatch, tmp_path):
     monkeypatch.setenv('NLTK_DATA', str(tmp_path))
     monkeypatch.setattr(nltk.data, 'path', [str(tmp_path)])
     monkeypatch.setattr(nltk.corpus, 'wordnet', LazyCorpusLoader('wordnet', WordNetCorpusReader, None))
-    monkeypatch.setattr(W, '_SYSTEM_WORDNET_DIRS', (str(tmp_path / 'usr-share-wordnet'),))
+    monkeypatch.setattr(S, '_SYSTEM_WORDNET_DIRS', (str(tmp_path / 'usr-share-wordnet'),))
 
 
 def test_missing_wordnet_says_both_ways(monkeypatch, tmp_path):
@@ -190,14 +192,14 @@ def test_without_nltk(monkeypatch):
 
 
 def test_other_wordnet_versions_are_refused():
-    with pytest.raises(ValueError, match='version 3.1'): W._checked(types.SimpleNamespace(get_version=lambda: '3.1'), 'x')
+    with pytest.raises(ValueError, match='version 3.1'): S._checked(types.SimpleNamespace(get_version=lambda: '3.1'), 'x')
 
 
 def test_debian_layout_is_copied_once_with_lexnames(tmp_path):
-    source = W._dict_dir('/usr/share/wordnet')
+    source = S._dict_dir('/usr/share/wordnet')
     if source is None or (source / 'lexnames').exists(): pytest.skip("no Debian WordNet (a dict folder without lexnames)")
-    root = W._copy_with_lexnames(source, tmp_path)
-    assert W._copy_with_lexnames(source, tmp_path) == root
+    root = S._copy_with_lexnames(source, tmp_path)
+    assert S._copy_with_lexnames(source, tmp_path) == root
     corpus = root / 'corpora' / 'wordnet'
     assert (corpus / 'lexnames').read_text() == lexnames_text()
     assert (corpus / 'data.noun').stat().st_size == (source / 'data.noun').stat().st_size
@@ -208,9 +210,9 @@ def test_debian_layout_is_copied_once_with_lexnames(tmp_path):
 @pytest.mark.filterwarnings('ignore:The multilingual functions')   # the stand-in loader below has no OMW
 def test_nltk_download_layout_is_found(monkeypatch, tmp_path):
     "What nltk.download('wordnet') leaves — <root>/corpora/wordnet with lexnames — found through nltk's own search path."
-    source = W._dict_dir('/usr/share/wordnet')
+    source = S._dict_dir('/usr/share/wordnet')
     if source is None: pytest.skip('no WordNet 3.0 files to lay out as nltk.download would')
-    root = W._copy_with_lexnames(source, tmp_path)
+    root = S._copy_with_lexnames(source, tmp_path)
     no_wordnet_anywhere(monkeypatch, tmp_path / 'empty')
     monkeypatch.setattr(nltk.data, 'path', [str(root)])
     wn = load_wordnet()
