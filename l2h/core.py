@@ -538,16 +538,14 @@ def prepare_parts(logits,                       # one N × K matrix, or a list o
     return parts
 
 # %% ../nbs/00_core.ipynb #c8c442e5
-def logits_to_hierarchy(logits,                       # N × K: NumPy array, memmap, torch tensor (any device), nested
-                                                      # list; a `PreparedLogits`; or a list of them stacked by rows
+def logits_to_hierarchy(logits,                       # N × K logits (array, memmap, tensor), `PreparedLogits`, or a list of blocks of rows
                         *,
                         score: str = 'sum_of_means',  # the group score: one of `SCORES`
                         device=None,                  # where to compute (default: where the logits are)
                         backend='auto',               # 'auto', 'compiled', 'torch', or a backend object
                         progress: bool | None = None, # a progress bar; `None`: for large inputs, when watched
                         sample_weight=None,           # one weight ≥ 0 per sample (default: all 1)
-                        reduce=None                   # sums K-sized arrays over the processes of a distributed run,
-                                                      # each holding its own rows (default: one process holds all)
+                        reduce=None                   # sums K-sized arrays over the processes of a distributed run
                        ) -> Hierarchy:
     "The L2H hierarchy of the clusters of `logits` (N samples × K clusters): same merges as `l2h_reference`, fast."
     _check_score(score)

@@ -112,7 +112,7 @@ def test_build_writes_the_dendrogram_as_svg_or_pdf_the_same_bytes_each_time(tmp_
         r = l2h('build', tmp_path / 'L.npy', '--out', tmp_path / run, '--figure', figure)
         assert r.returncode == 0, r.stderr
         assert sorted(p.name for p in (tmp_path / run).iterdir()) == \
-            [f'dendrogram.{figure}', 'linkage.npy', 'manifest.json', 'merges.json', 'tree.nwk']
+            [f'dendrogram.{figure}', 'linkage.npy', 'manifest.json', 'merges.json', 'tree.html', 'tree.nwk']
         made[run] = (tmp_path / run / f'dendrogram.{figure}').read_bytes()
     assert made['a'].startswith(b'<?xml') and made['c'].startswith(b'%PDF')
     assert made['a'] == made['b']                       # no creation date, no random ids: slides and diffs stay stable
