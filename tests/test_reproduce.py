@@ -16,16 +16,7 @@ from l2h.reproduce import (DATASETS, SPACES, Backbone, DatasetSpec, beside_paper
                            table1_scores)
 
 # random images give TURTLE nothing to find: after a few iterations most clusters are empty, and L2H says so
-pytestmark = pytest.mark.filterwarnings('ignore:.*no sample assigned')
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    "These problems are tiny: a second thread only adds waits (many times slower on a busy machine)."
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.filterwarnings('ignore:.*no sample assigned'), pytest.mark.usefixtures('one_torch_thread')]
 
 
 class Counted(nn.Module):

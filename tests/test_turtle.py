@@ -10,13 +10,7 @@ from l2h.metrics import cluster_acc
 FAST = dict(iters=100, inner_lr=1e-2, outer_lr=1e-2, progress=False)  # small problems learn in 100 larger steps
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "These problems are tiny: a second thread only adds waits (20× slower on a busy machine)."
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def views(seed, n=200, k=4, dims=(8, 12), spread=3.0):
