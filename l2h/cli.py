@@ -111,8 +111,8 @@ def build(logits,                # N × K logits: .npy, .npz or .pt, or a folder
     y = read_labels(labels, N) if labels else None
     start = time.perf_counter()
     if bootstrap:  # in one process: the replicates share its first pass
-        if int(os.environ.get('WORLD_SIZE', 1)) > 1:
-            raise ValueError("--bootstrap runs in one process: launch l2h build without torchrun")
+        if int(os.environ.get('WORLD_SIZE', 1)) > 1 or scratch is not None:
+            raise ValueError("--bootstrap runs in one process, in memory: launch l2h build without torchrun and --scratch")
         prepared = prepare_parts(L, device=device)
         h, world = logits_to_hierarchy(prepared, score=score), 1
     else:

@@ -93,6 +93,15 @@ def test_usage_errors_exit_2():
     assert l2h('frobnicate').returncode == 2
 
 
+def test_bootstrap_refuses_scratch_rather_than_ignoring_it(tmp_path, capsys):
+    from l2h.cli import main
+    np.save(tmp_path / 'L.npy', np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32))
+    assert main(['build', str(tmp_path / 'L.npy'), '--out', str(tmp_path / 'out'), '--bootstrap', '3',
+                 '--scratch', str(tmp_path)]) == 2
+    assert 'without torchrun and --scratch' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
+
+
 def test_demo(tmp_path):
     r = subprocess.run(['l2h', 'demo', '--out', tmp_path / 'demo'], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

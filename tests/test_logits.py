@@ -26,13 +26,7 @@ from l2h.logits import (extract_features, extract_images, extract_logits,
                         image_folder, init_distributed, load_model)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    "One intra-op thread: on a few shared cores, torch's spinning threads make these small models ten times slower."
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def small_cnn(seed=0, k=5):
