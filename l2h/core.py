@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from .hierarchy import Hierarchy
 from .io import progress_bar
-from .kernels import CpuKernels, cpu_kernels, argmax_rows, chunk_rows, check_finite, move_if_it_fits
+from .kernels import CpuKernels, cpu_kernels, argmax_rows, chunk_rows, check_finite, move_if_it_fits, shrink_cost, reread_cost
 
 # %% auto #0
 __all__ = ['SCORES', 'TIE_RTOL', 'BACKENDS', 'as_logits', 'as_device', 'first_best', 'lowest_score', 'EmptyClusterWarning',
@@ -319,6 +319,9 @@ class TorchBackend:
         rows = chunk_rows(L.shape[1], torch.finfo(dtype).bits // 8, self.chunk_bytes)
         self.work = torch.empty(min(len(L), rows), L.shape[1], dtype=dtype, device=device)
 
+    def worth_shrinking(self, n_rows: int, joined: np.ndarray, K: int) -> bool:
+        "Whether updating S(x) in place for `n_rows` samples that lost the clusters `joined` beats re-reading them."
+        return n_rows >= self.keep_min_rows and len(joined) <= self.gather_max
     def first_pass(self, L, out: _RowStats, progress): _first_pass_torch(L, out, self.work, progress)
     def reread(self, L, rows, inside, kept: _Kept): _reread_torch(L, rows, inside, kept, self.work)
     def shrink(self, L, rows, joined, inside, kept: _Kept, limit: float) -> torch.Tensor:
@@ -332,11 +335,15 @@ class TorchBackend:
 class CompiledBackend:
     "L2H's passes over rows in the fused C loops of `l2h.kernels`: CPU, float32/float64 logits, contiguous rows."
     name = 'compiled'
-    keep_min_rows = 0  # a compiled update costs about nothing per call
     def __init__(self,
-                 kernels: CpuKernels,       # the loaded loops, from `cpu_kernels()`
-                 gather_max: int = 64):     # joined clusters beyond which a whole row is cheaper
+                 kernels: CpuKernels,             # the loaded loops, from `cpu_kernels()`
+                 gather_max: int | None = None):  # `shrink_cost` above which a whole row is cheaper (default: `reread_cost`)
         self.kernels, self.gather_max = kernels, gather_max
+
+    def worth_shrinking(self, n_rows: int, joined: np.ndarray, K: int) -> bool:
+        "Whether updating S(x) in place for samples that lost the clusters `joined` beats re-reading them (any number)."
+        most = reread_cost(K) if self.gather_max is None else self.gather_max
+        return 8 * len(joined) <= most or shrink_cost(joined) <= most  # the first: no need to look for runs
 
     @staticmethod
     def cannot_read(L: torch.Tensor, device) -> str | None:
@@ -367,8 +374,11 @@ class CompiledBackend:
 BACKENDS = ('auto', 'compiled', 'torch')
 
 def _backend_for(backend, L: torch.Tensor, device) -> TorchBackend | CompiledBackend:
-    "The backend object `backend` names (or `backend` itself) for the logits `L` on `device`."
-    if not isinstance(backend, str): return backend
+    "The backend object `backend` names (or `backend` itself, if it can read `L` on `device`) for the logits `L`."
+    if not isinstance(backend, str):
+        why = backend.cannot_read(L, device) if hasattr(backend, 'cannot_read') else None
+        if why: raise ValueError(f"the {backend.name} backend given cannot run: {why}")
+        return backend
     if backend not in BACKENDS: raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
     if backend == 'torch': return TorchBackend()
     why = CompiledBackend.cannot_read(L, device)
@@ -402,8 +412,8 @@ def _visit(L, group: np.ndarray, order, starts, last: np.ndarray, kept: _Kept, l
         for part in np.split(by_last, firsts[1:]):  # the clusters that were visited together last, part by part
             rows = _rows_of_clusters(order, starts, part)
             joined = group[last[group] != last[part[0]]]
-            whole = len(rows) < engine.keep_min_rows or len(joined) > engine.gather_max
-            reread.append(rows if whole else engine.shrink(L, rows, joined, inside, kept, limit))
+            shrinks = engine.worth_shrinking(len(rows), joined, len(last))
+            reread.append(engine.shrink(L, rows, joined, inside, kept, limit) if shrinks else rows)
         engine.reread(L, torch.cat(reread), inside, kept)
     return engine.reassignment_mass(_rows_of_clusters(order, starts, group), kept, len(last), weight)
 

@@ -13,7 +13,8 @@ import torch
 from .io import atomic_write, cache_dir
 
 # %% auto #0
-__all__ = ['CpuKernels', 'cpu_kernels', 'argmax_rows', 'chunk_rows', 'check_finite', 'move_if_it_fits']
+__all__ = ['LONG_RUN', 'split_runs', 'shrink_cost', 'reread_cost', 'CpuKernels', 'cpu_kernels', 'argmax_rows', 'chunk_rows',
+           'check_finite', 'move_if_it_fits']
 
 # %% ../nbs/00a_kernels.ipynb #k5b6c7d8
 def _source() -> str:
@@ -134,11 +135,39 @@ def _row_stride(L: np.ndarray) -> int:
     "Values from one row of `L` to the next."
     return L.strides[0] // L.itemsize
 
+# %% ../nbs/00a_kernels.ipynb #e4f008ec
+LONG_RUN = 16  # neighbouring columns from which a vector loop beats gathering them (a float32 vector is 16 wide)
+_FAR_ROW = 256  # what reaching a row costs at all, in values of a re-read: its threads' share of the latency
+
+def split_runs(cols: np.ndarray  # distinct column indices, in any order
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "`cols` as the columns to gather one by one, and the first column and length of each run of `LONG_RUN` or more."
+    c = np.sort(np.asarray(cols, dtype=np.int64))
+    starts = np.flatnonzero(np.diff(c, prepend=-2) != 1)
+    length = np.diff(np.append(starts, len(c)))
+    long = length >= LONG_RUN
+    return c[np.repeat(~long, length)], c[starts[long]], length[long]
+
+def _cost(scattered: np.ndarray, length: np.ndarray) -> int:
+    return 8 * len(scattered) + int(length.sum()) // 2
+
+def shrink_cost(cols: np.ndarray  # the columns a shrink takes out of each row
+               ) -> int:
+    "What `CpuKernels.shrink` costs per row for the columns `cols`, in values of a whole-row re-read."
+    if len(cols) < 2: return 8 * len(cols)
+    scattered, _, length = split_runs(cols)
+    return _cost(scattered, length)
+
+def reread_cost(K: int  # values per row
+               ) -> int:
+    "What `CpuKernels.reread` costs per row, in the same unit: K, but never below what reaching a row far away costs."
+    return max(K, 2 * _FAR_ROW)
+
 # %% ../nbs/00a_kernels.ipynb #k9f0a1b2
 _P, _I = ctypes.c_void_p, ctypes.c_int64
 _SIGNATURES = {'first_pass': (_I, [_P, _I, _I, _I, _P, _P, _P, _P, _P]),
                'reread': (None, [_P, _I, _I, _P, _I, _P, _P, _P, _P, _P]),
-               'shrink': (_I, [_P, _I, _P, _I, _P, _I, _P, _P, _P, _P, _P, ctypes.c_double, _P])}
+               'shrink': (_I, [_P, _I, _P, _I, _P, _I, _P, _P, _I, _P, _P, _P, _P, _P, ctypes.c_double, _P])}
 _SUFFIX = {np.dtype(np.float32): 'f32', np.dtype(np.float64): 'f64'}
 
 class CpuKernels:
@@ -175,10 +204,11 @@ class CpuKernels:
                anchor, limit: float) -> np.ndarray:
         "Take the clusters `cols` out of S(x) for the samples `rows` where that is safe; return the others."
         f, ld = self._loop('shrink', L), _row_stride(L)
+        scattered, first, length = split_runs(cols)
         inside, again = inside.view(np.uint8), np.empty_like(rows)
-        counts = _parts(len(rows), lambda s, e: (s, f(_at(L), ld, _at(rows, s), e - s, _at(cols), len(cols),
-                        _at(inside), _at(best), _at(logit), _at(rest), _at(anchor), limit, _at(again, s))),
-                        len(cols))
+        counts = _parts(len(rows), lambda s, e: (s, f(_at(L), ld, _at(rows, s), e - s, _at(scattered), len(scattered),
+                        _at(first), _at(length), len(first), _at(inside), _at(best), _at(logit), _at(rest),
+                        _at(anchor), limit, _at(again, s))), _FAR_ROW + _cost(scattered, length))
         return np.concatenate([again[s:s + n] for s, n in counts])
 
     def reassignment_mass(self, rows: np.ndarray, best, rest, K: int, weight: np.ndarray | None = None) -> np.ndarray:

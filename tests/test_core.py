@@ -10,6 +10,7 @@ from hypothesis.extra.numpy import arrays
 import l2h.core as core
 from l2h.core import CompiledBackend, TorchBackend, l2h_reference, logits_to_hierarchy, SCORES
 from l2h.hierarchy import Hierarchy
+import l2h.kernels as core_kernels
 from l2h.kernels import cpu_kernels
 from logit_sets import class_structured_logits, logit_sets, tree_logits
 
@@ -26,10 +27,10 @@ COMPILED = pytest.param('compiled', id='compiled', marks=pytest.mark.skipif(cpu_
 PATHS = [COMPILED, pytest.param('torch', id='torch')]
 
 
-def backend(path: str, gather_max: int = 64):
+def backend(path: str, gather_max: int | None = None):
     "A fresh backend of the path named (compiled loops or torch), where every group of samples is updated in place first."
-    if path == 'compiled': return CompiledBackend(cpu_kernels(), gather_max)
-    return TorchBackend(gather_max, keep_min_rows=0)  # by default, torch re-reads small groups whole
+    if path == 'compiled': return CompiledBackend(cpu_kernels(), gather_max)  # None: its own price of a re-read
+    return TorchBackend(64 if gather_max is None else gather_max, keep_min_rows=0)  # by default, torch re-reads small groups whole
 
 
 @pytest.mark.parametrize('path', PATHS)
@@ -174,6 +175,21 @@ def test_non_float_dtypes(bad):
     with pytest.raises(TypeError, match='floating point'):
         logits_to_hierarchy(bad)
 
+
+
+@pytest.mark.skipif(cpu_kernels() is None, reason='no C compiler')
+@pytest.mark.parametrize('permute', [False, True], ids=['families-side-by-side', 'columns-shuffled'])
+def test_shrinks_by_runs_and_by_gathers_give_the_reference(monkeypatch, permute):
+    "Joined clusters side by side are read as runs of columns, scattered ones gathered: both give the reference's merges."
+    L = class_structured_logits(3000, 200, seed=2).astype(np.float64)
+    if permute: L = np.ascontiguousarray(L[:, np.random.default_rng(0).permutation(200)])
+    seen, split = [], core_kernels.split_runs
+    monkeypatch.setattr(core_kernels, 'split_runs', lambda cols: seen.append(split(cols)) or seen[-1])
+    fast, ref = logits_to_hierarchy(L, backend=CompiledBackend(cpu_kernels())), l2h_reference(L)
+    assert fast == ref
+    np.testing.assert_allclose(fast.merge_affinities, ref.merge_affinities, rtol=1e-11)
+    longest = max(int(length.max(initial=0)) for _, _, length in seen)
+    assert (longest >= 16) != permute, longest  # families in neighbouring columns give long runs; shuffled, none
 
 @pytest.mark.parametrize('value,kind', [(np.nan, 'NaN'), (np.inf, r'\+inf'), (-np.inf, '-inf')])
 @pytest.mark.parametrize('dtype', [np.float32, np.float64])

@@ -87,6 +87,8 @@ def test_strided_rows_use_the_kernels_and_other_layouts_do_not():
     assert logits_to_hierarchy(L[::2], backend='compiled') == l2h_reference(L[::2])
     with pytest.raises(ValueError, match="backend='compiled' cannot run: .* not contiguous"):
         logits_to_hierarchy(np.asfortranarray(L), backend='compiled')
+    with pytest.raises(ValueError, match="the compiled backend given cannot run: .* not contiguous"):  # it read garbage
+        logits_to_hierarchy(np.asfortranarray(L), backend=CompiledBackend(kernels.cpu_kernels()))
 
 
 def test_the_c_source_is_package_data():

@@ -46,8 +46,14 @@ static inline double exp_f64(double x) {
 /* rp(c) += w(x) p'(x) = w(x)/S(x) over the samples rows whose c'(x) is c; weight NULL: every w(x) is 1. */
 void reassignment_mass(const int64_t* rows, int64_t n, const int64_t* best, const double* rest, const double* weight,
                        double* rp) {
-  if (weight) for (int64_t i = 0; i < n; i++) rp[best[rows[i]]] += weight[rows[i]] / rest[rows[i]];
-  else for (int64_t i = 0; i < n; i++) rp[best[rows[i]]] += 1. / rest[rows[i]];
+  for (int64_t i = 0; i < n; i++) {
+    int64_t r = rows[i];
+    if (i + 16 < n) {  /* samples far apart: ask for their answers ahead (measured) */
+      __builtin_prefetch(best + rows[i + 16]); __builtin_prefetch(rest + rows[i + 16]);
+      if (weight) __builtin_prefetch(weight + rows[i + 16]);
+    }
+    rp[best[r]] += (weight ? weight[r] : 1.) / rest[r];
+  }
 }
 
 /* NAME(first_pass) is first_pass_f32 where T is float, first_pass_f64 where it is double. */
@@ -117,6 +123,11 @@ void NAME(reread)(const T* L, int64_t K, int64_t ld, const int64_t* rows, int64_
   for (int64_t i = 0; i < n; i++) {
     int64_t r = rows[i], c = best[r];
     const T* x = L + r * ld;
+    if (i + 8 < n) {  /* their answers are as far apart: ask for those further ahead (measured best) */
+      int64_t q = rows[i + 8];
+      __builtin_prefetch(best + q, 1); __builtin_prefetch(logit + q, 1);
+      __builtin_prefetch(rest + q, 1); __builtin_prefetch(anchor + q, 1);
+    }
     if (i + 2 < n)  /* rows are far apart in memory: ask for the one after next into L2 now (measured best) */
       for (int64_t j = 0; j < K; j += 64 / sizeof(T)) __builtin_prefetch(L + rows[i + 2] * ld + j, 0, 2);
     T m = x[c];
@@ -134,16 +145,28 @@ void NAME(reread)(const T* L, int64_t K, int64_t ld, const int64_t* rows, int64_
   }
 }
 
-/* The samples `rows` all lost the clusters `cols` to their group since their S was computed. A sample whose c' is
-   now inside G*, or whose S would fall below limit * anchor, goes to `again` (how many is returned); for the
-   others S loses those clusters' terms, each rounded once and summed in double. */
+/* The samples `rows` all lost some clusters to their group since their S was computed: the `m` columns `cols`, and
+   the long runs of columns [first[j], first[j] + length[j]), j < runs. A sample whose c' is now inside G*, or whose S
+   would fall below limit * anchor, goes to `again` (how many is returned); for the others S loses those clusters'
+   terms, each rounded once and summed in double. Long runs are plain vector loops, scattered columns one gather:
+   families that merge often sit side by side, and a gather costs several times a load. */
 int64_t NAME(shrink)(const T* L, int64_t ld, const int64_t* rows, int64_t n, const int64_t* cols, int64_t m,
-                     const uint8_t* inside, const int64_t* best, const double* logit, double* rest,
-                     const double* anchor, double limit, int64_t* again) {
+                     const int64_t* first, const int64_t* length, int64_t runs, const uint8_t* inside,
+                     const int64_t* best, const double* logit, double* rest, const double* anchor, double limit,
+                     int64_t* again) {
   int64_t count = 0;
   for (int64_t i = 0; i < n; i++) {
-    if (i + 4 < n)  /* scattered values of rows far apart: ask for them a few rows ahead */
-      for (int64_t j = 0; j < m; j++) __builtin_prefetch(L + rows[i + 4] * ld + cols[j], 0, 2);
+    if (i + 16 < n) {  /* rows far apart in memory, and so are their answers: ask for those well ahead... */
+      int64_t q = rows[i + 16];
+      __builtin_prefetch(best + q); __builtin_prefetch(logit + q);
+      __builtin_prefetch(rest + q, 1); __builtin_prefetch(anchor + q);
+    }
+    if (i + 8 < n && !inside[best[rows[i + 8]]]) {  /* ... and for the values of those that will need them (measured) */
+      const T* ahead = L + rows[i + 8] * ld;
+      for (int64_t j = 0; j < m; j++) __builtin_prefetch(ahead + cols[j], 0, 2);
+      for (int64_t j = 0; j < runs; j++)
+        for (int64_t c = 0; c < length[j]; c += 64 / sizeof(T)) __builtin_prefetch(ahead + first[j] + c, 0, 2);
+    }
     int64_t r = rows[i];
     if (inside[best[r]]) { again[count++] = r; continue; }
     const T* x = L + r * ld;
@@ -151,6 +174,11 @@ int64_t NAME(shrink)(const T* L, int64_t ld, const int64_t* rows, int64_t n, con
     double s = 0;
     #pragma omp simd reduction(+:s)
     for (int64_t j = 0; j < m; j++) s += (double)NAME(exp)(x[cols[j]] - ref);
+    for (int64_t j = 0; j < runs; j++) {
+      const T* run = x + first[j];
+      #pragma omp simd reduction(+:s)
+      for (int64_t c = 0; c < length[j]; c++) s += (double)NAME(exp)(run[c] - ref);
+    }
     double S = rest[r] - s;
     if (S >= limit * anchor[r]) rest[r] = S; else again[count++] = r;
   }
