@@ -167,7 +167,7 @@ def reread_cost(K: int  # values per row
 _P, _I = ctypes.c_void_p, ctypes.c_int64
 _SIGNATURES = {'first_pass': (_I, [_P, _I, _I, _I, _P, _P, _P, _P, _P]),
                'reread': (None, [_P, _I, _I, _P, _I, _P, _P, _P, _P, _P]),
-               'shrink': (_I, [_P, _I, _P, _I, _P, _I, _P, _P, _I, _P, _P, _P, _P, _P, ctypes.c_double, _P])}
+               'shrink': (_I, [_P, _I, _I, _P, _I, _P, _I, _P, _P, _I, _P, _P, _P, _P, _P, ctypes.c_double, _P])}
 _SUFFIX = {np.dtype(np.float32): 'f32', np.dtype(np.float64): 'f64'}
 
 class CpuKernels:
@@ -202,13 +202,13 @@ class CpuKernels:
 
     def shrink(self, L: np.ndarray, rows: np.ndarray, cols: np.ndarray, inside: np.ndarray, best, logit, rest,
                anchor, limit: float) -> np.ndarray:
-        "Take the clusters `cols` out of S(x) for the samples `rows` where that is safe; return the others."
+        "Take the clusters `cols` out of S(x) for the samples `rows` (c' too, if it joined) where safe; return the others."
         f, ld = self._loop('shrink', L), _row_stride(L)
         scattered, first, length = split_runs(cols)
-        inside, again = inside.view(np.uint8), np.empty_like(rows)
-        counts = _parts(len(rows), lambda s, e: (s, f(_at(L), ld, _at(rows, s), e - s, _at(scattered), len(scattered),
-                        _at(first), _at(length), len(first), _at(inside), _at(best), _at(logit), _at(rest),
-                        _at(anchor), limit, _at(again, s))), _FAR_ROW + _cost(scattered, length))
+        penalty, again = np.where(inside, -np.inf, 0).astype(L.dtype), np.empty_like(rows)
+        counts = _parts(len(rows), lambda s, e: (s, f(_at(L), L.shape[1], ld, _at(rows, s), e - s, _at(scattered),
+                        len(scattered), _at(first), _at(length), len(first), _at(penalty), _at(best), _at(logit),
+                        _at(rest), _at(anchor), limit, _at(again, s))), _FAR_ROW + _cost(scattered, length))
         return np.concatenate([again[s:s + n] for s, n in counts])
 
     def reassignment_mass(self, rows: np.ndarray, best, rest, K: int, weight: np.ndarray | None = None) -> np.ndarray:

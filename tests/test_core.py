@@ -92,7 +92,8 @@ def test_in_place_updates_are_used_and_exact(path):
     assert fast == ref
     np.testing.assert_allclose(fast.merge_affinities, ref.merge_affinities, rtol=1e-11)
     visited = sum(fast.counts[list(group)].sum() for group, _ in fast.merges if len(group) > 1)
-    assert sum(reread) < 0.5 * visited, (sum(reread), visited)
+    most = 0.05 if path == 'compiled' else 0.5  # the compiled loops also find a c' that joined G* without a re-read
+    assert sum(reread) < most * visited, (sum(reread), visited)
 
 
 @pytest.mark.parametrize('seed', range(5))

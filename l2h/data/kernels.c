@@ -146,14 +146,18 @@ void NAME(reread)(const T* L, int64_t K, int64_t ld, const int64_t* rows, int64_
 }
 
 /* The samples `rows` all lost some clusters to their group since their S was computed: the `m` columns `cols`, and
-   the long runs of columns [first[j], first[j] + length[j]), j < runs. A sample whose c' is now inside G*, or whose S
-   would fall below limit * anchor, goes to `again` (how many is returned); for the others S loses those clusters'
-   terms, each rounded once and summed in double. Long runs are plain vector loops, scattered columns one gather:
-   families that merge often sit side by side, and a gather costs several times a load. */
-int64_t NAME(shrink)(const T* L, int64_t ld, const int64_t* rows, int64_t n, const int64_t* cols, int64_t m,
-                     const int64_t* first, const int64_t* length, int64_t runs, const uint8_t* inside,
-                     const int64_t* best, const double* logit, double* rest, const double* anchor, double limit,
-                     int64_t* again) {
+   the long runs of columns [first[j], first[j] + length[j]), j < runs; `penalty` is -inf on G*'s clusters, 0 elsewhere.
+   S loses those clusters' terms, each rounded once and summed in double. A sample whose c' joined G* takes the first
+   maximum outside G* as its c', and S, rescaled to it, keeps the terms left: a pass of maxima over the row instead of
+   a pass of exponentials. A sample whose S would fall below limit * anchor (or, rescaled, could hold terms that
+   underflowed) goes to `again` to be re-read whole; how many is returned. Long runs are plain vector loops, scattered
+   columns one gather: families that merge often sit side by side, and a gather costs several times a load. */
+int64_t NAME(shrink)(const T* L, int64_t K, int64_t ld, const int64_t* rows, int64_t n, const int64_t* cols,
+                     int64_t m, const int64_t* first, const int64_t* length, int64_t runs, const T* penalty,
+                     int64_t* best, double* logit, double* rest, double* anchor, double limit, int64_t* again) {
+  /* terms below e^-87 (float) or e^-708 (double) were computed at that floor; a rescaling by e^gap must keep them
+     far below the c' term, even summed over tens of thousands of clusters */
+  const double max_gap = sizeof(T) == 4 ? 50. : 500.;
   int64_t count = 0;
   for (int64_t i = 0; i < n; i++) {
     if (i + 16 < n) {  /* rows far apart in memory, and so are their answers: ask for those well ahead... */
@@ -161,14 +165,17 @@ int64_t NAME(shrink)(const T* L, int64_t ld, const int64_t* rows, int64_t n, con
       __builtin_prefetch(best + q); __builtin_prefetch(logit + q);
       __builtin_prefetch(rest + q, 1); __builtin_prefetch(anchor + q);
     }
-    if (i + 8 < n && !inside[best[rows[i + 8]]]) {  /* ... and for the values of those that will need them (measured) */
+    if (i + 8 < n) {  /* ... and for the values each will read (measured) */
       const T* ahead = L + rows[i + 8] * ld;
-      for (int64_t j = 0; j < m; j++) __builtin_prefetch(ahead + cols[j], 0, 2);
-      for (int64_t j = 0; j < runs; j++)
-        for (int64_t c = 0; c < length[j]; c += 64 / sizeof(T)) __builtin_prefetch(ahead + first[j] + c, 0, 2);
+      if (penalty[best[rows[i + 8]]] != 0)  /* it will look for its new c': all of it */
+        for (int64_t j = 0; j < K; j += 64 / sizeof(T)) __builtin_prefetch(ahead + j, 0, 2);
+      else {
+        for (int64_t j = 0; j < m; j++) __builtin_prefetch(ahead + cols[j], 0, 2);
+        for (int64_t j = 0; j < runs; j++)
+          for (int64_t c = 0; c < length[j]; c += 64 / sizeof(T)) __builtin_prefetch(ahead + first[j] + c, 0, 2);
+      }
     }
-    int64_t r = rows[i];
-    if (inside[best[r]]) { again[count++] = r; continue; }
+    int64_t r = rows[i], c = best[r];
     const T* x = L + r * ld;
     T ref = (T)logit[r];
     double s = 0;
@@ -177,10 +184,20 @@ int64_t NAME(shrink)(const T* L, int64_t ld, const int64_t* rows, int64_t n, con
     for (int64_t j = 0; j < runs; j++) {
       const T* run = x + first[j];
       #pragma omp simd reduction(+:s)
-      for (int64_t c = 0; c < length[j]; c++) s += (double)NAME(exp)(run[c] - ref);
+      for (int64_t k = 0; k < length[j]; k++) s += (double)NAME(exp)(run[k] - ref);
     }
     double S = rest[r] - s;
-    if (S >= limit * anchor[r]) rest[r] = S; else again[count++] = r;
+    if (!(S >= limit * anchor[r])) { again[count++] = r; continue; }
+    if (penalty[c] == 0) { rest[r] = S; continue; }
+    T top = -INFINITY;
+    #pragma omp simd reduction(max:top)
+    for (int64_t j = 0; j < K; j++) { T v = x[j] + penalty[j]; top = v > top ? v : top; }
+    double gap = (double)ref - (double)top;
+    if (!(gap <= max_gap)) { again[count++] = r; continue; }
+    c = NAME(first_equal)(x, K, top);
+    while (penalty[c] != 0 || x[c] != top) c++;
+    double f = exp(gap);
+    best[r] = c; logit[r] = top; rest[r] = S * f; anchor[r] *= f;
   }
   return count;
 }
