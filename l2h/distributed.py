@@ -4,17 +4,19 @@
 
 # %% ../nbs/07_scale.ipynb #f2ed7c65
 from __future__ import annotations
+import mmap
+import os
 import tempfile
 from typing import NamedTuple
 import numpy as np
 import torch
 import torch.distributed as dist
-from .core import logits_to_hierarchy
+from .core import PreparedLogits, logits_to_hierarchy, prepare_parts
 from .hierarchy import Hierarchy
 from .logits import init_distributed
 
 # %% auto #0
-__all__ = ['rows_of_rank', 'AllReduce', 'cluster_ordered', 'RankBuild', 'distributed_hierarchy']
+__all__ = ['rows_of_rank', 'AllReduce', 'ReadAhead', 'cluster_ordered', 'RankBuild', 'distributed_hierarchy']
 
 # %% ../nbs/07_scale.ipynb #b9bd2eb2
 def rows_of_rank(shards: list,  # 2-D arrays (memory maps, tensors) with the same columns, stacked by rows in this order
@@ -47,20 +49,78 @@ class AllReduce:
         self.calls, self.bytes = self.calls + 1, self.bytes + t.numel() * t.element_size()
         return t.cpu().numpy()
 
+# %% ../nbs/07_scale.ipynb #391fb93a
+class ReadAhead:
+    "A backend that reads rows of a memory-mapped file a window at a time, asking the kernel for the next window first."
+    def __init__(self,
+                 backend,                      # the backend that reads the rows (`CompiledBackend`, `TorchBackend`)
+                 mapping: mmap.mmap,           # the memory map whose bytes are the logits' rows, from row 0
+                 row_bytes: int,               # bytes per row
+                 window_bytes: int = 1 << 25): # rows read ahead at a time: a small part of the page cache
+        self.backend, self.mapping, self.row_bytes = backend, mapping, row_bytes
+        self.window = max(1, window_bytes // row_bytes)
+        self.asked = 0  # madvise calls made
+
+    def __getattr__(self, name):  # what does not read rows is the wrapped backend's
+        if name == 'backend': raise AttributeError(name)
+        return getattr(self.backend, name)
+
+    def _ask(self, rows: np.ndarray):
+        "madvise(WILLNEED) the pages of the sorted `rows`: one call per run of rows less than 256 kB apart."
+        if not len(rows): return
+        breaks = np.flatnonzero(np.diff(rows) > max(1, (1 << 18) // self.row_bytes))
+        for first, last in zip(rows[np.r_[0, breaks + 1]].tolist(), rows[np.r_[breaks, len(rows) - 1]].tolist()):
+            start = first * self.row_bytes // mmap.PAGESIZE * mmap.PAGESIZE
+            self.mapping.madvise(mmap.MADV_WILLNEED, start, (last + 1) * self.row_bytes - start)
+            self.asked += 1
+
+    def _windows(self, rows: torch.Tensor):
+        "`rows` in memory order, a window at a time, each handed out after the next one was asked for."
+        rows = rows.sort().values
+        self._ask(rows[:self.window].numpy())
+        for s in range(0, len(rows), self.window):
+            self._ask(rows[s + self.window:s + 2 * self.window].numpy())
+            yield rows[s:s + self.window]
+
+    def reread(self, L, rows, *rest):
+        for w in self._windows(rows): self.backend.reread(L, w, *rest)
+
+    def shrink(self, L, rows, *rest) -> torch.Tensor:
+        return torch.cat([self.backend.shrink(L, w, *rest) for w in self._windows(rows)] or [rows[:0]])
+
 # %% ../nbs/07_scale.ipynb #f2574440
-def cluster_ordered(block,                     # 2-D NumPy array or memory map: a block of rows of the logits
-                    scratch=None,              # folder for the temporary copy (default: the system's temporary folder)
-                    chunk_bytes: int = 1 << 26 # rows sorted together: a cluster's rows are one run per chunk
-                   ) -> np.ndarray:
-    "`block`'s rows sorted by a(x) within each chunk, memory-mapped from an unlinked temporary file."
-    if getattr(block, 'ndim', None) != 2: raise ValueError(f"block must be a 2-D array (rows x clusters), got {type(block).__name__}")
-    step = max(1, chunk_bytes // max(1, block.shape[1] * block.itemsize))
-    with tempfile.TemporaryFile(dir=scratch) as f:  # unlinked already: gone when its last mapping is
-        copy = np.memmap(f, dtype=block.dtype, mode='w+', shape=block.shape)
-    for s in range(0, len(block), step):
-        chunk = np.asarray(block[s:s + step])
-        np.take(chunk, np.argsort(chunk.argmax(1), kind='stable'), axis=0, out=copy[s:s + len(chunk)])  # no 2nd chunk
-    return copy
+def cluster_ordered(parts: list,                # blocks of rows (arrays, memory maps, tensors) with the same columns
+                    scratch=None,               # folder for the temporary copy (default: the system's temporary folder)
+                    chunk_bytes: int = 1 << 26, # rows read, sorted and written at a time
+                    **kwargs                    # for `prepare_parts`: device, backend, progress
+                   ) -> list[PreparedLogits]:
+    "`parts` stacked and prepared, copied in cluster order into an unlinked temporary file: one run of rows per cluster."
+    prepared = prepare_parts(parts, **kwargs)
+    if any(p.logits.device.type != 'cpu' for p in prepared): return prepared  # moved into device memory: nothing to copy
+    assigned = torch.cat([p.stats.assigned for p in prepared])
+    order = torch.sort(assigned, stable=True).indices
+    N, K = len(assigned), prepared[0].shape[1]
+    cursor = np.concatenate([[0], np.cumsum(np.bincount(assigned.numpy(), minlength=K))[:-1]])
+    row_bytes = K * prepared[0].logits.element_size()
+    with tempfile.TemporaryFile(dir=scratch) as f:  # unlinked already: gone with its last mapping
+        os.ftruncate(f.fileno(), N * row_bytes)
+        for p in prepared:
+            step = max(1, chunk_bytes // row_bytes)
+            for s in range(0, p.shape[0], step):
+                a = p.stats.assigned[s:s + step].numpy()
+                by = np.argsort(a, kind='stable')
+                rows = p.logits[s:s + step][torch.from_numpy(by)].contiguous().view(torch.uint8).numpy()
+                ends = np.cumsum(np.bincount(a, minlength=K))
+                for c in np.flatnonzero(np.diff(ends, prepend=0)):  # this chunk's rows of cluster c: one write
+                    first = ends[c - 1] if c else 0
+                    os.pwrite(f.fileno(), rows[first:ends[c]], int(cursor[c]) * row_bytes)
+                    cursor[c] += ends[c] - first
+        mapping = mmap.mmap(f.fileno(), N * row_bytes)
+    copy = torch.from_numpy(np.frombuffer(mapping, np.uint8).reshape(N, row_bytes)).view(prepared[0].logits.dtype)
+    stats = type(prepared[0].stats)(*(torch.cat(column)[order] for column in zip(*(p.stats for p in prepared))))
+    engine = ReadAhead(prepared[0].backend, mapping, row_bytes)
+    return [PreparedLogits(copy, engine, prepared[0].dtype, stats, torch.arange(N),
+                           torch.cat([p.deficits for p in prepared])[order])]
 
 # %% ../nbs/07_scale.ipynb #7bc169f8
 class RankBuild(NamedTuple):
@@ -71,7 +131,7 @@ class RankBuild(NamedTuple):
     reduced_bytes: int    # bytes this process all-reduced (its input to the collectives)
 
 def distributed_hierarchy(shards: list,  # the whole logits as blocks of rows (every process gets the same list)
-                          scratch=None,  # out of core: build from copies in cluster order (`cluster_ordered`) in this folder
+                          scratch=None,  # out of core: build from a copy in cluster order (`cluster_ordered`) in this folder
                           **kwargs       # for `logits_to_hierarchy`: score, device, backend, progress
                          ) -> RankBuild:
     "The L2H hierarchy of `shards` stacked, built by all the processes of a torchrun launch, each from its own rows."
@@ -80,7 +140,9 @@ def distributed_hierarchy(shards: list,  # the whole logits as blocks of rows (e
         alone = not dist.is_initialized() or dist.get_world_size() == 1
         rank, world = (0, 1) if alone else (dist.get_rank(), dist.get_world_size())
         parts = rows_of_rank(shards, rank, world)
-        if scratch is not None: parts = [cluster_ordered(p, scratch) for p in parts]
+        if scratch is not None:  # prepared there: the copy takes the first pass's answers of the original
+            parts = cluster_ordered(parts, scratch, device=kwargs.pop('device', None),
+                                    backend=kwargs.pop('backend', 'auto'), progress=kwargs.get('progress'))
         total = None if alone else AllReduce()
         h = logits_to_hierarchy(parts, reduce=total, **kwargs)
         return RankBuild(h, rank, world, 0 if alone else total.bytes)

@@ -113,16 +113,19 @@ def section_ooc(a, folder: Path):
     forget(folder)
     t = time.perf_counter(); r, _, _ = run_limited([sys.executable, '-c', read, str(folder)], limit, timeout=3600)
     t_read = time.perf_counter() - t
-    with tempfile.TemporaryDirectory() as out:
-        forget(folder)
-        t = time.perf_counter()
-        r, anonymous, _ = run_limited([sys.executable, '-m', 'l2h.cli', 'build', str(folder), '--out', f'{out}/o'], limit,
-                                      timeout=3600)
-        t_build = time.perf_counter() - t
-    if r.returncode: sys.exit(r.stderr[-2000:])
-    print(f"out of core: {size / 2**30:.2f} GiB of logits in a cgroup of {limit / 2**20:,.0f} MiB: one sequential read "
-          f"{t_read:.1f} s, l2h build {t_build:.1f} s = {t_build / t_read:.1f}× the read (both with Python's start); "
-          f"peak anonymous memory {anonymous / 2**20:,.0f} MiB")
+    print(f"out of core: {size / 2**30:.2f} GiB of logits in a cgroup of {limit / 2**20:,.0f} MiB, from disk (the shards' "
+          f"pages dropped first); times include Python's start:\n  one sequential read {t_read:.1f} s")
+    runs = [('--scratch', ['--scratch', str(folder.parent)])] + ([('memory maps', [])] if a.plain else [])
+    for name, extra in runs:
+        with tempfile.TemporaryDirectory() as out:
+            forget(folder)
+            t = time.perf_counter()
+            r, anonymous, _ = run_limited([sys.executable, '-m', 'l2h.cli', 'build', str(folder), '--out', f'{out}/o',
+                                           '--figure', 'svg', *extra], limit, timeout=3600)
+            t_build = time.perf_counter() - t
+        if r.returncode: sys.exit(r.stderr[-2000:])
+        print(f"  l2h build ({name}) {t_build:.1f} s = {t_build / t_read:.1f}× the read; peak anonymous memory "
+              f"{anonymous / 2**20:,.0f} MiB")
 
 
 def main():
@@ -131,6 +134,7 @@ def main():
     p.add_argument('--k', type=int, default=1000)
     p.add_argument('--shards', type=int, default=8)
     p.add_argument('--sections', nargs='*', default=['n', 'k', 'ranks', 'ooc'])
+    p.add_argument('--plain', action='store_true', help='ooc: also build from the shards as memory maps (slow)')
     p.add_argument('--worker', help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker: return worker(a.worker)
