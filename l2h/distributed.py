@@ -4,6 +4,7 @@
 
 # %% ../nbs/07_scale.ipynb #f2ed7c65
 from __future__ import annotations
+import ctypes
 import mmap
 import os
 import tempfile
@@ -11,12 +12,12 @@ from typing import NamedTuple
 import numpy as np
 import torch
 import torch.distributed as dist
-from .core import PreparedLogits, logits_to_hierarchy, prepare_parts
+from .core import PreparedLogits, as_logits, logits_to_hierarchy, prepare_logits
 from .hierarchy import Hierarchy
 from .logits import init_distributed
 
 # %% auto #0
-__all__ = ['rows_of_rank', 'AllReduce', 'ReadAhead', 'cluster_ordered', 'RankBuild', 'distributed_hierarchy']
+__all__ = ['rows_of_rank', 'AllReduce', 'cluster_ordered', 'ReadAhead', 'RankBuild', 'distributed_hierarchy']
 
 # %% ../nbs/07_scale.ipynb #b9bd2eb2
 def rows_of_rank(shards: list,  # 2-D arrays (memory maps, tensors) with the same columns, stacked by rows in this order
@@ -49,78 +50,100 @@ class AllReduce:
         self.calls, self.bytes = self.calls + 1, self.bytes + t.numel() * t.element_size()
         return t.cpu().numpy()
 
-# %% ../nbs/07_scale.ipynb #391fb93a
+# %% ../nbs/07_scale.ipynb #374ed014
+# a range that is not mapped fails with ENOMEM, harmlessly: its faults read it
+_libc = ctypes.CDLL(None, use_errno=True) if hasattr(mmap, 'MADV_WILLNEED') else None
+
+def _will_need(block: torch.Tensor, first: int, last: int):
+    "Ask the kernel to start reading rows `first`..`last` (inclusive) of a memory-mapped CPU `block`, without waiting."
+    last = min(last, len(block) - 1)
+    if first > last or not hasattr(mmap, 'MADV_WILLNEED'): return  # no madvise here (Windows): faults read it
+    pitch = block.stride(0) * block.element_size()
+    start = (block.data_ptr() + first * pitch) // mmap.PAGESIZE * mmap.PAGESIZE
+    end = block.data_ptr() + (last + 1) * pitch
+    for at in range(start, end, 1 << 17):  # Linux reads at most the device's readahead (often 128 kB) per call
+        _libc.madvise(ctypes.c_void_p(at), ctypes.c_size_t(min(1 << 17, end - at)), mmap.MADV_WILLNEED)
+
+# %% ../nbs/07_scale.ipynb #08ed0995
+def _windows(blocks: list, rows: int):
+    "(block, first row) of every `rows` rows of `blocks` in order, each after the next one was asked for (`_will_need`)."
+    steps = [(b, s) for b in blocks for s in range(0, len(b), rows)]
+    for (b, s), ahead in zip(steps, steps[1:] + [None]):
+        if s == 0: _will_need(b, 0, rows - 1)
+        if ahead is not None: _will_need(ahead[0], ahead[1], ahead[1] + rows - 1)
+        yield b, s
+
+# %% ../nbs/07_scale.ipynb #f2574440
+def cluster_ordered(parts: list,                # blocks of rows (arrays, memory maps, CPU tensors) with the same columns
+                    scratch=None,               # folder for the temporary copy (default: the system's temporary folder)
+                    chunk_bytes: int = 1 << 24, # rows read, sorted and written at a time: a small part of the page cache
+                    backend='auto'              # 'auto', 'compiled', 'torch', or a backend object
+                   ) -> list[PreparedLogits]:
+    "`parts` stacked and prepared, copied in cluster order into an unlinked temporary file: one run of rows per cluster."
+    blocks = [as_logits(p) for p in parts]
+    if any(b.shape[1] != blocks[0].shape[1] or b.dtype != blocks[0].dtype or b.device.type != 'cpu' for b in blocks):
+        raise ValueError("the parts must be CPU blocks with the same clusters and dtype: got " +
+                         ', '.join(f"{tuple(b.shape)} {b.dtype} on {b.device}" for b in blocks))
+    K, size = blocks[0].shape[1], blocks[0].element_size()
+    step = max(1, chunk_bytes // (K * size))
+    pieces = []
+    for b, s in _windows(blocks, step):  # the first pass, a chunk at a time
+        pieces.append(prepare_logits(b[s:s + step], backend=pieces[-1].backend if pieces else backend, progress=False))
+    assigned = torch.cat([p.stats.assigned for p in pieces])
+    N = len(assigned)
+    cursor = np.concatenate([[0], np.cumsum(np.bincount(assigned.numpy(), minlength=K))[:-1]])
+    buffer = torch.empty(min(step, N), K, dtype=blocks[0].dtype)  # one for all chunks: freed chunks would fragment the heap
+    with tempfile.TemporaryFile(dir=scratch) as f:  # unlinked already: gone with its last mapping
+        os.ftruncate(f.fileno(), N * K * size)
+        for (b, s), p in zip(_windows(blocks, step), pieces):  # the second read: the copy
+            a = p.stats.assigned.numpy()
+            rows = torch.index_select(b[s:s + step], 0, torch.from_numpy(np.argsort(a, kind='stable')), out=buffer[:len(a)])
+            rows = rows.view(torch.uint8).numpy()
+            ends = np.cumsum(np.bincount(a, minlength=K))
+            for c in np.flatnonzero(np.diff(ends, prepend=0)):  # this chunk's rows of cluster c: one write
+                first = ends[c - 1] if c else 0
+                os.pwrite(f.fileno(), rows[first:ends[c]], int(cursor[c]) * K * size)
+                cursor[c] += ends[c] - first
+        copy = np.memmap(f, dtype=np.uint8, mode='r+', shape=(N, K * size))
+    order = torch.sort(assigned, stable=True).indices
+    stats = type(pieces[0].stats)(*(torch.cat(column)[order] for column in zip(*(p.stats for p in pieces))))
+    return [PreparedLogits(torch.from_numpy(copy).view(blocks[0].dtype), ReadAhead(pieces[0].backend),
+                           pieces[0].dtype, stats, torch.arange(N), torch.cat([p.deficits for p in pieces])[order])]
+
+# %% ../nbs/07_scale.ipynb #81f08316
 class ReadAhead:
-    "A backend that reads rows of a memory-mapped file a window at a time, asking the kernel for the next window first."
+    "A backend that reads rows of memory-mapped logits a window at a time, asking the kernel for the next window first."
     def __init__(self,
                  backend,                      # the backend that reads the rows (`CompiledBackend`, `TorchBackend`)
-                 mapping: mmap.mmap,           # the memory map whose bytes are the logits' rows, from row 0
-                 row_bytes: int,               # bytes per row
                  window_bytes: int = 1 << 25): # rows read ahead at a time: a small part of the page cache
-        self.backend, self.mapping, self.row_bytes = backend, mapping, row_bytes
-        self.window = max(1, window_bytes // row_bytes)
+        self.backend, self.window_bytes = backend, window_bytes
         self.asked = 0  # madvise calls made
 
     def __getattr__(self, name):  # what does not read rows is the wrapped backend's
         if name == 'backend': raise AttributeError(name)
         return getattr(self.backend, name)
 
-    def _ask(self, rows: np.ndarray):
-        "madvise(WILLNEED) the pages of the sorted `rows`: one call per run of rows less than 256 kB apart."
+    def _ask(self, L: torch.Tensor, rows: np.ndarray):
+        "Ask for the pages of the sorted `rows` of `L`: one call per run of rows less than 256 kB apart."
         if not len(rows): return
-        breaks = np.flatnonzero(np.diff(rows) > max(1, (1 << 18) // self.row_bytes))
+        breaks = np.flatnonzero(np.diff(rows) > max(1, (1 << 18) // (L.shape[1] * L.element_size())))
         for first, last in zip(rows[np.r_[0, breaks + 1]].tolist(), rows[np.r_[breaks, len(rows) - 1]].tolist()):
-            start = first * self.row_bytes // mmap.PAGESIZE * mmap.PAGESIZE
-            self.mapping.madvise(mmap.MADV_WILLNEED, start, (last + 1) * self.row_bytes - start)
+            _will_need(L, first, last)
             self.asked += 1
 
-    def _windows(self, rows: torch.Tensor):
+    def _windows(self, L, rows: torch.Tensor):
         "`rows` in memory order, a window at a time, each handed out after the next one was asked for."
-        rows = rows.sort().values
-        self._ask(rows[:self.window].numpy())
-        for s in range(0, len(rows), self.window):
-            self._ask(rows[s + self.window:s + 2 * self.window].numpy())
-            yield rows[s:s + self.window]
+        rows, n = rows.sort().values, max(1, self.window_bytes // (L.shape[1] * L.element_size()))
+        self._ask(L, rows[:n].numpy())
+        for s in range(0, len(rows), n):
+            self._ask(L, rows[s + n:s + 2 * n].numpy())
+            yield rows[s:s + n]
 
     def reread(self, L, rows, *rest):
-        for w in self._windows(rows): self.backend.reread(L, w, *rest)
+        for w in self._windows(L, rows): self.backend.reread(L, w, *rest)
 
     def shrink(self, L, rows, *rest) -> torch.Tensor:
-        return torch.cat([self.backend.shrink(L, w, *rest) for w in self._windows(rows)] or [rows[:0]])
-
-# %% ../nbs/07_scale.ipynb #f2574440
-def cluster_ordered(parts: list,                # blocks of rows (arrays, memory maps, tensors) with the same columns
-                    scratch=None,               # folder for the temporary copy (default: the system's temporary folder)
-                    chunk_bytes: int = 1 << 26, # rows read, sorted and written at a time
-                    **kwargs                    # for `prepare_parts`: device, backend, progress
-                   ) -> list[PreparedLogits]:
-    "`parts` stacked and prepared, copied in cluster order into an unlinked temporary file: one run of rows per cluster."
-    prepared = prepare_parts(parts, **kwargs)
-    if any(p.logits.device.type != 'cpu' for p in prepared): return prepared  # moved into device memory: nothing to copy
-    assigned = torch.cat([p.stats.assigned for p in prepared])
-    order = torch.sort(assigned, stable=True).indices
-    N, K = len(assigned), prepared[0].shape[1]
-    cursor = np.concatenate([[0], np.cumsum(np.bincount(assigned.numpy(), minlength=K))[:-1]])
-    row_bytes = K * prepared[0].logits.element_size()
-    with tempfile.TemporaryFile(dir=scratch) as f:  # unlinked already: gone with its last mapping
-        os.ftruncate(f.fileno(), N * row_bytes)
-        for p in prepared:
-            step = max(1, chunk_bytes // row_bytes)
-            for s in range(0, p.shape[0], step):
-                a = p.stats.assigned[s:s + step].numpy()
-                by = np.argsort(a, kind='stable')
-                rows = p.logits[s:s + step][torch.from_numpy(by)].contiguous().view(torch.uint8).numpy()
-                ends = np.cumsum(np.bincount(a, minlength=K))
-                for c in np.flatnonzero(np.diff(ends, prepend=0)):  # this chunk's rows of cluster c: one write
-                    first = ends[c - 1] if c else 0
-                    os.pwrite(f.fileno(), rows[first:ends[c]], int(cursor[c]) * row_bytes)
-                    cursor[c] += ends[c] - first
-        mapping = mmap.mmap(f.fileno(), N * row_bytes)
-    copy = torch.from_numpy(np.frombuffer(mapping, np.uint8).reshape(N, row_bytes)).view(prepared[0].logits.dtype)
-    stats = type(prepared[0].stats)(*(torch.cat(column)[order] for column in zip(*(p.stats for p in prepared))))
-    engine = ReadAhead(prepared[0].backend, mapping, row_bytes)
-    return [PreparedLogits(copy, engine, prepared[0].dtype, stats, torch.arange(N),
-                           torch.cat([p.deficits for p in prepared])[order])]
+        return torch.cat([self.backend.shrink(L, w, *rest) for w in self._windows(L, rows)] or [rows[:0]])
 
 # %% ../nbs/07_scale.ipynb #7bc169f8
 class RankBuild(NamedTuple):
@@ -140,9 +163,9 @@ def distributed_hierarchy(shards: list,  # the whole logits as blocks of rows (e
         alone = not dist.is_initialized() or dist.get_world_size() == 1
         rank, world = (0, 1) if alone else (dist.get_rank(), dist.get_world_size())
         parts = rows_of_rank(shards, rank, world)
-        if scratch is not None:  # prepared there: the copy takes the first pass's answers of the original
-            parts = cluster_ordered(parts, scratch, device=kwargs.pop('device', None),
-                                    backend=kwargs.pop('backend', 'auto'), progress=kwargs.get('progress'))
+        if scratch is not None and torch.device(kwargs.get('device') or 'cpu').type == 'cpu':  # a GPU reads its memory
+            kwargs.pop('device', None)  # prepared on the CPU: the copy carries the first pass's answers
+            parts = cluster_ordered(parts, scratch, backend=kwargs.pop('backend', 'auto'))
         total = None if alone else AllReduce()
         h = logits_to_hierarchy(parts, reduce=total, **kwargs)
         return RankBuild(h, rank, world, 0 if alone else total.bytes)
