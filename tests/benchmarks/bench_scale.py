@@ -43,14 +43,6 @@ def write_shards(folder: Path, n: int, k: int, shards: int) -> Path:
     return folder
 
 
-def forget(folder: Path):
-    "Drop the clean cached pages of the shards (these files only), so that the next read comes from disk."
-    for p in folder.glob('*.npy'):
-        fd = os.open(p, os.O_RDONLY)
-        try: os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally: os.close(fd)
-
-
 def section_n(a):
     from l2h.core import logits_to_hierarchy
     print(f"time against N (K = {a.k}):")
@@ -101,7 +93,7 @@ def section_ranks(a, folder: Path):
 
 def section_ooc(a, folder: Path):
     sys.path.insert(0, str(HERE.parent))
-    from memory_limit import run_limited, why_no_memory_limit
+    from memory_limit import forget, run_limited, why_no_memory_limit
     why = why_no_memory_limit()
     if why: return print(f"out of core: skipped ({why})")
     size = sum(p.stat().st_size for p in folder.glob('*.npy'))
