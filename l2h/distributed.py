@@ -50,7 +50,7 @@ class AllReduce:
         self.calls, self.bytes = self.calls + 1, self.bytes + t.numel() * t.element_size()
         return t.cpu().numpy()
 
-# %% ../nbs/07_scale.ipynb #0dc6774b
+# %% ../nbs/07_scale.ipynb #5218d18d
 # a range that is not mapped fails with ENOMEM, harmlessly: its faults read it
 _libc = ctypes.CDLL(None, use_errno=True) if hasattr(mmap, 'MADV_WILLNEED') else None
 
@@ -64,7 +64,7 @@ def _will_need(block: torch.Tensor, first: int, last: int):
     for at in range(start, end, 1 << 17):  # Linux reads at most the device's readahead (often 128 kB) per call
         _libc.madvise(ctypes.c_void_p(at), ctypes.c_size_t(min(1 << 17, end - at)), mmap.MADV_WILLNEED)
 
-# %% ../nbs/07_scale.ipynb #1add8297
+# %% ../nbs/07_scale.ipynb #54cc3f87
 def _windows(blocks: list, rows: int):
     "(block, first row) of every `rows` rows of `blocks` in order, each after the next one was asked for (_will_need)."
     steps = [(b, s) for b in blocks for s in range(0, len(b), rows)]
@@ -110,7 +110,7 @@ def cluster_ordered(parts: list,                # blocks of rows (arrays, memory
     return [PreparedLogits(torch.from_numpy(copy).view(blocks[0].dtype), ReadAhead(pieces[0].backend),
                            pieces[0].dtype, stats, torch.arange(N), torch.cat([p.deficits for p in pieces])[order])]
 
-# %% ../nbs/07_scale.ipynb #a6843b30
+# %% ../nbs/07_scale.ipynb #14d2b00d
 class ReadAhead:
     "A backend that reads rows of memory-mapped logits a window at a time, asking the kernel for the next window first."
     def __init__(self,

@@ -6,8 +6,8 @@
 
 Prints, per section: L2H's time and its ratio to one NumPy `L.max(1)` pass in the same run (n, k); the time of a
 torchrun build with 1, 2 and 4 gloo processes, bytes all-reduced per merge and peak memory per process (ranks); and a
-build inside a memory cgroup smaller than the logits against one sequential read of the same files, both from disk
-(ooc; needs root).
+`l2h build --scratch` inside a memory cgroup smaller than the logits against one sequential read of the same files,
+both from disk (ooc; needs root; `--plain` adds the build from the shards as memory maps, which is far slower).
 """
 import argparse
 import json
