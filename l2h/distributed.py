@@ -50,7 +50,7 @@ class AllReduce:
         self.calls, self.bytes = self.calls + 1, self.bytes + t.numel() * t.element_size()
         return t.cpu().numpy()
 
-# %% ../nbs/07_scale.ipynb #5218d18d
+# %% ../nbs/07_scale.ipynb #6cf69bab
 # a range that is not mapped fails with ENOMEM, harmlessly: its faults read it
 _libc = ctypes.CDLL(None, use_errno=True) if hasattr(mmap, 'MADV_WILLNEED') else None
 
@@ -64,7 +64,7 @@ def _will_need(block: torch.Tensor, first: int, last: int):
     for at in range(start, end, 1 << 17):  # Linux reads at most the device's readahead (often 128 kB) per call
         _libc.madvise(ctypes.c_void_p(at), ctypes.c_size_t(min(1 << 17, end - at)), mmap.MADV_WILLNEED)
 
-# %% ../nbs/07_scale.ipynb #54cc3f87
+# %% ../nbs/07_scale.ipynb #a977555b
 def _windows(blocks: list, rows: int):
     "(block, first row) of every `rows` rows of `blocks` in order, each after the next one was asked for (_will_need)."
     steps = [(b, s) for b in blocks for s in range(0, len(b), rows)]
@@ -81,6 +81,7 @@ def cluster_ordered(parts: list,                # blocks of rows (arrays, memory
                    ) -> list[PreparedLogits]:
     "`parts` stacked and prepared, copied in cluster order into an unlinked temporary file: one run of rows per cluster."
     blocks = [as_logits(p) for p in parts]
+    if not blocks: raise ValueError("cluster_ordered needs at least one block of rows, got an empty list")
     if any(b.shape[1] != blocks[0].shape[1] or b.dtype != blocks[0].dtype or b.device.type != 'cpu' for b in blocks):
         raise ValueError("the parts must be CPU blocks with the same clusters and dtype: got " +
                          ', '.join(f"{tuple(b.shape)} {b.dtype} on {b.device}" for b in blocks))
@@ -110,7 +111,7 @@ def cluster_ordered(parts: list,                # blocks of rows (arrays, memory
     return [PreparedLogits(torch.from_numpy(copy).view(blocks[0].dtype), ReadAhead(pieces[0].backend),
                            pieces[0].dtype, stats, torch.arange(N), torch.cat([p.deficits for p in pieces])[order])]
 
-# %% ../nbs/07_scale.ipynb #14d2b00d
+# %% ../nbs/07_scale.ipynb #43940ba5
 class ReadAhead:
     "A backend that reads rows of memory-mapped logits a window at a time, asking the kernel for the next window first."
     def __init__(self,

@@ -5,7 +5,7 @@
     python tests/benchmarks/bench_scale.py --n 400000 --sections ooc   # out of core: 1.6 GB of logits in a smaller cgroup
 
 Prints, per section: L2H's time and its ratio to one NumPy `L.max(1)` pass in the same run (n, k); the time of a
-torchrun build with 1, 2 and 4 gloo processes, bytes all-reduced per merge and peak memory per process (ranks); and a
+torchrun build with 1, 2 and 4 gloo processes, bytes all-reduced per merge and peak memory per process (ranks); and the time of
 `l2h build --scratch` inside a memory cgroup smaller than the logits against one sequential read of the same files,
 both from disk (ooc; needs root; `--plain` adds the build from the shards as memory maps, which is far slower).
 """
