@@ -4,17 +4,20 @@
 
 # %% ../nbs/07_scale.ipynb #f2ed7c65
 from __future__ import annotations
+import ctypes
+import mmap
+import os
 import tempfile
 from typing import NamedTuple
 import numpy as np
 import torch
 import torch.distributed as dist
-from .core import logits_to_hierarchy
+from .core import PreparedLogits, as_logits, logits_to_hierarchy, prepare_logits
 from .hierarchy import Hierarchy
 from .logits import init_distributed
 
 # %% auto #0
-__all__ = ['rows_of_rank', 'AllReduce', 'cluster_ordered', 'RankBuild', 'distributed_hierarchy']
+__all__ = ['rows_of_rank', 'AllReduce', 'cluster_ordered', 'ReadAhead', 'RankBuild', 'distributed_hierarchy']
 
 # %% ../nbs/07_scale.ipynb #b9bd2eb2
 def rows_of_rank(shards: list,  # 2-D arrays (memory maps, tensors) with the same columns, stacked by rows in this order
@@ -47,20 +50,101 @@ class AllReduce:
         self.calls, self.bytes = self.calls + 1, self.bytes + t.numel() * t.element_size()
         return t.cpu().numpy()
 
+# %% ../nbs/07_scale.ipynb #6cf69bab
+# a range that is not mapped fails with ENOMEM, harmlessly: its faults read it
+_libc = ctypes.CDLL(None, use_errno=True) if hasattr(mmap, 'MADV_WILLNEED') else None
+
+def _will_need(block: torch.Tensor, first: int, last: int):
+    "Ask the kernel to start reading rows `first`..`last` (inclusive) of a memory-mapped CPU `block`, without waiting."
+    last = min(last, len(block) - 1)
+    if first > last or not hasattr(mmap, 'MADV_WILLNEED'): return  # no madvise here (Windows): faults read it
+    pitch = block.stride(0) * block.element_size()
+    start = (block.data_ptr() + first * pitch) // mmap.PAGESIZE * mmap.PAGESIZE
+    end = block.data_ptr() + (last + 1) * pitch
+    for at in range(start, end, 1 << 17):  # Linux reads at most the device's readahead (often 128 kB) per call
+        _libc.madvise(ctypes.c_void_p(at), ctypes.c_size_t(min(1 << 17, end - at)), mmap.MADV_WILLNEED)
+
+# %% ../nbs/07_scale.ipynb #a977555b
+def _windows(blocks: list, rows: int):
+    "(block, first row) of every `rows` rows of `blocks` in order, each after the next one was asked for (_will_need)."
+    steps = [(b, s) for b in blocks for s in range(0, len(b), rows)]
+    for (b, s), ahead in zip(steps, steps[1:] + [None]):
+        if s == 0: _will_need(b, 0, rows - 1)
+        if ahead is not None: _will_need(ahead[0], ahead[1], ahead[1] + rows - 1)
+        yield b, s
+
 # %% ../nbs/07_scale.ipynb #f2574440
-def cluster_ordered(block,                     # 2-D NumPy array or memory map: a block of rows of the logits
-                    scratch=None,              # folder for the temporary copy (default: the system's temporary folder)
-                    chunk_bytes: int = 1 << 26 # rows sorted together: a cluster's rows are one run per chunk
-                   ) -> np.ndarray:
-    "`block`'s rows sorted by a(x) within each chunk, memory-mapped from an unlinked temporary file."
-    if getattr(block, 'ndim', None) != 2: raise ValueError(f"block must be a 2-D array (rows x clusters), got {type(block).__name__}")
-    step = max(1, chunk_bytes // max(1, block.shape[1] * block.itemsize))
-    with tempfile.TemporaryFile(dir=scratch) as f:  # unlinked already: gone when its last mapping is
-        copy = np.memmap(f, dtype=block.dtype, mode='w+', shape=block.shape)
-    for s in range(0, len(block), step):
-        chunk = np.asarray(block[s:s + step])
-        np.take(chunk, np.argsort(chunk.argmax(1), kind='stable'), axis=0, out=copy[s:s + len(chunk)])  # no 2nd chunk
-    return copy
+def cluster_ordered(parts: list,                # blocks of rows (arrays, memory maps, CPU tensors) with the same columns
+                    scratch=None,               # folder for the temporary copy (default: the system's temporary folder)
+                    chunk_bytes: int = 1 << 24, # rows read, sorted and written at a time: a small part of the page cache
+                    backend='auto'              # 'auto', 'compiled', 'torch', or a backend object
+                   ) -> list[PreparedLogits]:
+    "`parts` stacked and prepared, copied in cluster order into an unlinked temporary file: one run of rows per cluster."
+    blocks = [as_logits(p) for p in parts]
+    if not blocks: raise ValueError("cluster_ordered needs at least one block of rows, got an empty list")
+    if any(b.shape[1] != blocks[0].shape[1] or b.dtype != blocks[0].dtype or b.device.type != 'cpu' for b in blocks):
+        raise ValueError("the parts must be CPU blocks with the same clusters and dtype: got " +
+                         ', '.join(f"{tuple(b.shape)} {b.dtype} on {b.device}" for b in blocks))
+    K, size = blocks[0].shape[1], blocks[0].element_size()
+    step = max(1, chunk_bytes // (K * size))
+    pieces = []
+    for b, s in _windows(blocks, step):  # the first pass, a chunk at a time
+        pieces.append(prepare_logits(b[s:s + step], backend=pieces[-1].backend if pieces else backend, progress=False))
+    assigned = torch.cat([p.stats.assigned for p in pieces])
+    N = len(assigned)
+    cursor = np.concatenate([[0], np.cumsum(np.bincount(assigned.numpy(), minlength=K))[:-1]])
+    buffer = torch.empty(min(step, N), K, dtype=blocks[0].dtype)  # one for all chunks: freed chunks would fragment the heap
+    with tempfile.TemporaryFile(dir=scratch) as f:  # unlinked already: gone with its last mapping
+        os.ftruncate(f.fileno(), N * K * size)
+        for (b, s), p in zip(_windows(blocks, step), pieces):  # the second read: the copy
+            a = p.stats.assigned.numpy()
+            rows = torch.index_select(b[s:s + step], 0, torch.from_numpy(np.argsort(a, kind='stable')), out=buffer[:len(a)])
+            rows = rows.view(torch.uint8).numpy()
+            ends = np.cumsum(np.bincount(a, minlength=K))
+            for c in np.flatnonzero(np.diff(ends, prepend=0)):  # this chunk's rows of cluster c: one write
+                first = ends[c - 1] if c else 0
+                os.pwrite(f.fileno(), rows[first:ends[c]], int(cursor[c]) * K * size)
+                cursor[c] += ends[c] - first
+        copy = np.memmap(f, dtype=np.uint8, mode='r+', shape=(N, K * size))
+    order = torch.sort(assigned, stable=True).indices
+    stats = type(pieces[0].stats)(*(torch.cat(column)[order] for column in zip(*(p.stats for p in pieces))))
+    return [PreparedLogits(torch.from_numpy(copy).view(blocks[0].dtype), ReadAhead(pieces[0].backend),
+                           pieces[0].dtype, stats, torch.arange(N), torch.cat([p.deficits for p in pieces])[order])]
+
+# %% ../nbs/07_scale.ipynb #43940ba5
+class ReadAhead:
+    "A backend that reads rows of memory-mapped logits a window at a time, asking the kernel for the next window first."
+    def __init__(self,
+                 backend,                      # the backend that reads the rows (`CompiledBackend`, `TorchBackend`)
+                 window_bytes: int = 1 << 25): # rows read ahead at a time: a small part of the page cache
+        self.backend, self.window_bytes = backend, window_bytes
+        self.asked = 0  # madvise calls made
+
+    def __getattr__(self, name):  # what does not read rows is the wrapped backend's
+        if name == 'backend': raise AttributeError(name)
+        return getattr(self.backend, name)
+
+    def _ask(self, L: torch.Tensor, rows: np.ndarray):
+        "Ask for the pages of the sorted `rows` of `L`: one call per run of rows less than 256 kB apart."
+        if not len(rows): return
+        breaks = np.flatnonzero(np.diff(rows) > max(1, (1 << 18) // (L.shape[1] * L.element_size())))
+        for first, last in zip(rows[np.r_[0, breaks + 1]].tolist(), rows[np.r_[breaks, len(rows) - 1]].tolist()):
+            _will_need(L, first, last)
+            self.asked += 1
+
+    def _windows(self, L, rows: torch.Tensor):
+        "`rows` in memory order, a window at a time, each handed out after the next one was asked for."
+        rows, n = rows.sort().values, max(1, self.window_bytes // (L.shape[1] * L.element_size()))
+        self._ask(L, rows[:n].numpy())
+        for s in range(0, len(rows), n):
+            self._ask(L, rows[s + n:s + 2 * n].numpy())
+            yield rows[s:s + n]
+
+    def reread(self, L, rows, *rest):
+        for w in self._windows(L, rows): self.backend.reread(L, w, *rest)
+
+    def shrink(self, L, rows, *rest) -> torch.Tensor:
+        return torch.cat([self.backend.shrink(L, w, *rest) for w in self._windows(L, rows)] or [rows[:0]])
 
 # %% ../nbs/07_scale.ipynb #7bc169f8
 class RankBuild(NamedTuple):
@@ -71,7 +155,7 @@ class RankBuild(NamedTuple):
     reduced_bytes: int    # bytes this process all-reduced (its input to the collectives)
 
 def distributed_hierarchy(shards: list,  # the whole logits as blocks of rows (every process gets the same list)
-                          scratch=None,  # out of core: build from copies in cluster order (`cluster_ordered`) in this folder
+                          scratch=None,  # out of core: build from a copy in cluster order (`cluster_ordered`) in this folder
                           **kwargs       # for `logits_to_hierarchy`: score, device, backend, progress
                          ) -> RankBuild:
     "The L2H hierarchy of `shards` stacked, built by all the processes of a torchrun launch, each from its own rows."
@@ -80,7 +164,9 @@ def distributed_hierarchy(shards: list,  # the whole logits as blocks of rows (e
         alone = not dist.is_initialized() or dist.get_world_size() == 1
         rank, world = (0, 1) if alone else (dist.get_rank(), dist.get_world_size())
         parts = rows_of_rank(shards, rank, world)
-        if scratch is not None: parts = [cluster_ordered(p, scratch) for p in parts]
+        if scratch is not None and torch.device(kwargs.get('device') or 'cpu').type == 'cpu':  # a GPU reads its memory
+            kwargs.pop('device', None)  # prepared on the CPU: the copy carries the first pass's answers
+            parts = cluster_ordered(parts, scratch, backend=kwargs.pop('backend', 'auto'))
         total = None if alone else AllReduce()
         h = logits_to_hierarchy(parts, reduce=total, **kwargs)
         return RankBuild(h, rank, world, 0 if alone else total.bytes)

@@ -37,6 +37,14 @@ def _anonymous(group: Path) -> int:
     return 0
 
 
+def forget(folder: Path):
+    "Drop the cached pages of the .npy files in `folder` (these files only), so that the next read comes from disk."
+    for p in Path(folder).glob('*.npy'):
+        fd = os.open(p, os.O_RDONLY)
+        try: os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally: os.close(fd)
+
+
 def run_limited(argv, limit_bytes: int, timeout: float = 120, **kw):
     "Run `argv` capped at `limit_bytes`: (CompletedProcess, peak anonymous bytes, times the limit was hit)."
     group = own_cgroup() / f'l2h-test-{os.getpid()}-{time.monotonic_ns()}'

@@ -79,7 +79,7 @@ def test_one_process_into_a_folder_writes_a_single_shard(tmp_path):
 from l2h.core import logits_to_hierarchy  # noqa: E402
 from l2h.hierarchy import Hierarchy  # noqa: E402
 from logit_sets import class_structured_logits  # noqa: E402
-from memory_limit import run_limited, why_no_memory_limit  # noqa: E402
+from memory_limit import forget, run_limited, why_no_memory_limit  # noqa: E402
 
 import subprocess  # noqa: E402
 
@@ -164,3 +164,21 @@ def test_a_folder_larger_than_the_memory_limit_builds_with_the_same_merges(tmp_p
     assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
     assert Hierarchy.load(tmp_path / 'out' / 'merges.json') == whole
     assert anonymous < imports + (50 << 20)  # per-sample state only: ~90 bytes a row
+
+
+@pytest.mark.skipif(why_no_memory_limit() is not None, reason=f'no memory cgroup: {why_no_memory_limit()}')
+def test_a_scratch_build_from_disk_in_a_small_cgroup_gives_the_same_merges(tmp_path):
+    "--scratch under a cgroup well below the logits' size, their pages dropped first: the copy in cluster order is read from disk."
+    L = class_structured_logits(150_000, 1000, seed=6)  # 600 MB of float32
+    folder = write_shards(tmp_path / 'logits', L, [40_000, 90_000])
+    whole = logits_to_hierarchy(L)
+    del L
+    forget(folder)
+    (tmp_path / 'scratch').mkdir()
+    imports = 400 << 20  # as above
+    r, anonymous, _ = run_limited([sys.executable, '-m', 'l2h.cli', 'build', folder, '--out', tmp_path / 'out',
+                                   '--figure', 'svg', '--scratch', tmp_path / 'scratch'], imports + (50 << 20), timeout=300)
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
+    assert Hierarchy.load(tmp_path / 'out' / 'merges.json') == whole
+    assert list((tmp_path / 'scratch').iterdir()) == []  # the copy was an unlinked file: nothing left behind
+    assert anonymous < imports + (50 << 20)  # per-sample state and one 16 MB chunk

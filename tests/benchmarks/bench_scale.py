@@ -5,13 +5,14 @@
     python tests/benchmarks/bench_scale.py --n 400000 --sections ooc   # out of core: 1.6 GB of logits in a smaller cgroup
 
 Prints, per section: L2H's time and its ratio to one NumPy `L.max(1)` pass in the same run (n, k); the time of a
-torchrun build with 1, 2 and 4 gloo processes, bytes all-reduced per merge and peak memory per process (ranks); and a
-build inside a memory cgroup smaller than the logits against one sequential read of the same files, both from disk
-(ooc; needs root).
+torchrun build with 1, 2 and 4 gloo processes, bytes all-reduced per merge and peak memory per process (ranks); and the time of
+`l2h build --scratch` inside a memory cgroup smaller than the logits against one sequential read of the same files,
+both from disk (ooc; needs root; `--plain` adds the build from the shards as memory maps, which is far slower).
 """
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -41,14 +42,6 @@ def write_shards(folder: Path, n: int, k: int, shards: int) -> Path:
         path = folder / f'logits-{i:05d}-of-{shards:05d}.npy'
         np.save(path, class_structured_logits(b - a, k, seed=i))
     return folder
-
-
-def forget(folder: Path):
-    "Drop the clean cached pages of the shards (these files only), so that the next read comes from disk."
-    for p in folder.glob('*.npy'):
-        fd = os.open(p, os.O_RDONLY)
-        try: os.fsync(fd); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally: os.close(fd)
 
 
 def section_n(a):
@@ -101,7 +94,7 @@ def section_ranks(a, folder: Path):
 
 def section_ooc(a, folder: Path):
     sys.path.insert(0, str(HERE.parent))
-    from memory_limit import run_limited, why_no_memory_limit
+    from memory_limit import forget, run_limited, why_no_memory_limit
     why = why_no_memory_limit()
     if why: return print(f"out of core: skipped ({why})")
     size = sum(p.stat().st_size for p in folder.glob('*.npy'))
@@ -113,16 +106,20 @@ def section_ooc(a, folder: Path):
     forget(folder)
     t = time.perf_counter(); r, _, _ = run_limited([sys.executable, '-c', read, str(folder)], limit, timeout=3600)
     t_read = time.perf_counter() - t
-    with tempfile.TemporaryDirectory() as out:
-        forget(folder)
-        t = time.perf_counter()
-        r, anonymous, _ = run_limited([sys.executable, '-m', 'l2h.cli', 'build', str(folder), '--out', f'{out}/o'], limit,
-                                      timeout=3600)
-        t_build = time.perf_counter() - t
-    if r.returncode: sys.exit(r.stderr[-2000:])
-    print(f"out of core: {size / 2**30:.2f} GiB of logits in a cgroup of {limit / 2**20:,.0f} MiB: one sequential read "
-          f"{t_read:.1f} s, l2h build {t_build:.1f} s = {t_build / t_read:.1f}× the read (both with Python's start); "
-          f"peak anonymous memory {anonymous / 2**20:,.0f} MiB")
+    print(f"out of core: {size / 2**30:.2f} GiB of logits in a cgroup of {limit / 2**20:,.0f} MiB, from disk (the shards' "
+          f"pages dropped first); times include Python's start:\n  one sequential read {t_read:.1f} s")
+    runs = [('--scratch', ['--scratch', str(folder.parent)])] + ([('memory maps', [])] if a.plain else [])
+    for name, extra in runs:
+        with tempfile.TemporaryDirectory() as out:
+            forget(folder)
+            t = time.perf_counter()
+            r, anonymous, _ = run_limited([sys.executable, '-m', 'l2h.cli', 'build', str(folder), '--out', f'{out}/o',
+                                           '--figure', 'svg', *extra], limit, timeout=3600)
+            t_build = time.perf_counter() - t
+        if r.returncode: sys.exit(r.stderr[-2000:])
+        inside = float(re.search(r'merges in ([0-9.]+) s', r.stdout).group(1))  # the CLI's own timer: no imports, outputs
+        print(f"  l2h build ({name}) {t_build:.1f} s = {t_build / t_read:.1f}× the read, of which the build itself (first "
+              f"pass, copy, merges) {inside:.1f} s = {inside / t_read:.1f}×; peak anonymous memory {anonymous / 2**20:,.0f} MiB")
 
 
 def main():
@@ -131,6 +128,7 @@ def main():
     p.add_argument('--k', type=int, default=1000)
     p.add_argument('--shards', type=int, default=8)
     p.add_argument('--sections', nargs='*', default=['n', 'k', 'ranks', 'ooc'])
+    p.add_argument('--plain', action='store_true', help='ooc: also build from the shards as memory maps (slow)')
     p.add_argument('--worker', help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker: return worker(a.worker)
