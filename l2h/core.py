@@ -263,7 +263,12 @@ class _Kept(NamedTuple):
 def _kept_from(stats: _RowStats) -> _Kept:
     "The first pass's answers, copied (a build updates them in place): every sample as if its singleton had been G*."
     rest = (-stats.runner_logp).exp()
-    return _Kept(stats.runner.clone(), stats.runner_logit.clone(), rest, rest.clone())
+    if stats.runner.device.type != 'cpu': return _Kept(stats.runner.clone(), stats.runner_logit.clone(), rest, rest.clone())
+    # on the CPU, one record of the four per sample: a visit fetches one cache line of a sample's answers, not four
+    records = torch.empty(len(rest), 4, dtype=torch.int64)
+    kept = _Kept(records[:, 0], *(records[:, i].view(torch.float64) for i in (1, 2, 3)))
+    for field, value in zip(kept, (stats.runner, stats.runner_logit, rest, rest)): field.copy_(value)
+    return kept
 
 # %% ../nbs/00_core.ipynb #3c1e5a20
 def _rows_of(L: torch.Tensor, rows: torch.Tensor, work: torch.Tensor) -> torch.Tensor:

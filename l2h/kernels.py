@@ -135,6 +135,12 @@ def _row_stride(L: np.ndarray) -> int:
     "Values from one row of `L` to the next."
     return L.strides[0] // L.itemsize
 
+def _spacing(*answers: np.ndarray) -> int:
+    "Values from one sample's answer to the next, the same in every array of `answers` (8-byte values): 1 or 4."
+    ks = {a.strides[0] for a in answers}
+    if len(ks) != 1 or any(a.itemsize != 8 for a in answers): raise ValueError(f"the answers must be 8-byte values spaced alike, got strides {sorted(ks)}")
+    return ks.pop() // 8
+
 # %% ../nbs/00a_kernels.ipynb #e4f008ec
 LONG_RUN = 16  # neighbouring columns from which a vector loop beats gathering them (a float32 vector is 16 wide)
 _FAR_ROW = 256  # what reaching a row costs at all, in values of a re-read: its threads' share of the latency
@@ -166,8 +172,8 @@ def reread_cost(K: int  # values per row
 # %% ../nbs/00a_kernels.ipynb #k9f0a1b2
 _P, _I = ctypes.c_void_p, ctypes.c_int64
 _SIGNATURES = {'first_pass': (_I, [_P, _I, _I, _I, _P, _P, _P, _P, _P]),
-               'reread': (None, [_P, _I, _I, _P, _I, _P, _P, _P, _P, _P]),
-               'shrink': (_I, [_P, _I, _I, _P, _I, _P, _I, _P, _P, _I, _P, _P, _P, _P, _P, ctypes.c_double, _P])}
+               'reread': (None, [_P, _I, _I, _P, _I, _P, _P, _P, _P, _P, _I]),
+               'shrink': (_I, [_P, _I, _I, _P, _I, _P, _I, _P, _P, _I, _P, _P, _P, _P, _P, _I, ctypes.c_double, _P])}
 _SUFFIX = {np.dtype(np.float32): 'f32', np.dtype(np.float64): 'f64'}
 
 class CpuKernels:
@@ -178,7 +184,7 @@ class CpuKernels:
             for suffix in _SUFFIX.values():
                 f = getattr(lib, f'{name}_{suffix}')
                 f.restype, f.argtypes = restype, argtypes
-        lib.reassignment_mass.restype, lib.reassignment_mass.argtypes = None, [_P, _I, _P, _P, _P, _P]
+        lib.reassignment_mass.restype, lib.reassignment_mass.argtypes = None, [_P, _I, _P, _P, _I, _P, _P]
 
     def _loop(self, name: str, L: np.ndarray):
         "The loop `name` for the dtype of `L`."
@@ -197,8 +203,9 @@ class CpuKernels:
         "c'(x), L_c'(x), S(x) from the whole rows `rows`, outside `inside` (`best`, `logit`: c' of a group within it)."
         f, ld = self._loop('reread', L), _row_stride(L)
         penalty = np.where(inside, -np.inf, 0).astype(L.dtype)
+        ks = _spacing(best, logit, rest, anchor)
         _parts(len(rows), lambda s, e: f(_at(L), L.shape[1], ld, _at(rows, s), e - s, _at(penalty),
-                                         _at(best), _at(logit), _at(rest), _at(anchor)), L.shape[1])
+                                         _at(best), _at(logit), _at(rest), _at(anchor), ks), L.shape[1])
 
     def shrink(self, L: np.ndarray, rows: np.ndarray, cols: np.ndarray, inside: np.ndarray, best, logit, rest,
                anchor, limit: float) -> np.ndarray:
@@ -206,17 +213,18 @@ class CpuKernels:
         f, ld = self._loop('shrink', L), _row_stride(L)
         scattered, first, length = split_runs(cols)
         penalty, again = np.where(inside, -np.inf, 0).astype(L.dtype), np.empty_like(rows)
+        ks = _spacing(best, logit, rest, anchor)
         counts = _parts(len(rows), lambda s, e: (s, f(_at(L), L.shape[1], ld, _at(rows, s), e - s, _at(scattered),
                         len(scattered), _at(first), _at(length), len(first), _at(penalty), _at(best), _at(logit),
-                        _at(rest), _at(anchor), limit, _at(again, s))), _FAR_ROW + _cost(scattered, length))
+                        _at(rest), _at(anchor), ks, limit, _at(again, s))), _FAR_ROW + _cost(scattered, length))
         return np.concatenate([again[s:s + n] for s, n in counts])
 
     def reassignment_mass(self, rows: np.ndarray, best, rest, K: int, weight: np.ndarray | None = None) -> np.ndarray:
         "rp(c) = Σ w(x) p'(x) = Σ w(x)/S(x) over the samples `rows` whose c'(x) is c (every w(x) is 1 without `weight`)."
-        w = None if weight is None else _at(weight)
+        w, ks = None if weight is None else _at(weight), _spacing(best, rest)
         def part(s, e):
             rp = np.zeros(K)
-            self.lib.reassignment_mass(_at(rows, s), e - s, _at(best), _at(rest), w, _at(rp))
+            self.lib.reassignment_mass(_at(rows, s), e - s, _at(best), _at(rest), ks, w, _at(rp))
             return rp
         return sum(_parts(len(rows), part, 1))
 

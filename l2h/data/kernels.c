@@ -43,16 +43,20 @@ static inline double exp_f64(double x) {
   return p * pow2_f64((int64_t)n);
 }
 
+/* The answers kept per sample (best, logit, rest, anchor below) are `ks` values apart: 1 in arrays of their own, 4 in
+   one record per sample, as l2h.core keeps them on the CPU, where a sample's answers are one cache line away, not four
+   (the loops below are bound by such trips to memory far away). */
+
 /* rp(c) += w(x) p'(x) = w(x)/S(x) over the samples rows whose c'(x) is c; weight NULL: every w(x) is 1. */
-void reassignment_mass(const int64_t* rows, int64_t n, const int64_t* best, const double* rest, const double* weight,
-                       double* rp) {
+void reassignment_mass(const int64_t* rows, int64_t n, const int64_t* best, const double* rest, int64_t ks,
+                       const double* weight, double* rp) {
   for (int64_t i = 0; i < n; i++) {
     int64_t r = rows[i];
     if (i + 16 < n) {  /* samples far apart: ask for their answers ahead (measured) */
-      __builtin_prefetch(best + rows[i + 16]); __builtin_prefetch(rest + rows[i + 16]);
+      __builtin_prefetch(best + rows[i + 16] * ks); __builtin_prefetch(rest + rows[i + 16] * ks);
       if (weight) __builtin_prefetch(weight + rows[i + 16]);
     }
-    rp[best[r]] += (weight ? weight[r] : 1.) / rest[r];
+    rp[best[r * ks]] += (weight ? weight[r] : 1.) / rest[r * ks];
   }
 }
 
@@ -119,12 +123,12 @@ int64_t NAME(first_pass)(const T* L, int64_t n, int64_t K, int64_t ld, int64_t* 
    S = sum of exp(L - L_c'), written at each sample's own index. A c' still outside G* is still the first argmax
    (the outside only shrank), so only the sum is needed then. */
 void NAME(reread)(const T* L, int64_t K, int64_t ld, const int64_t* rows, int64_t n, const T* penalty,
-                  int64_t* best, double* logit, double* rest, double* anchor) {
+                  int64_t* best, double* logit, double* rest, double* anchor, int64_t ks) {
   for (int64_t i = 0; i < n; i++) {
-    int64_t r = rows[i], c = best[r];
+    int64_t r = rows[i], at = r * ks, c = best[at];
     const T* x = L + r * ld;
     if (i + 8 < n) {  /* their answers are as far apart: ask for those further ahead (measured best) */
-      int64_t q = rows[i + 8];
+      int64_t q = rows[i + 8] * ks;
       __builtin_prefetch(best + q, 1); __builtin_prefetch(logit + q, 1);
       __builtin_prefetch(rest + q, 1); __builtin_prefetch(anchor + q, 1);
     }
@@ -141,7 +145,7 @@ void NAME(reread)(const T* L, int64_t K, int64_t ld, const int64_t* rows, int64_
     T s = 0;
     #pragma omp simd reduction(+:s)
     for (int64_t j = 0; j < K; j++) s += NAME(exp)(x[j] + penalty[j] - m);
-    best[r] = c; logit[r] = m; rest[r] = anchor[r] = s;
+    best[at] = c; logit[at] = m; rest[at] = anchor[at] = s;
   }
 }
 
@@ -154,20 +158,21 @@ void NAME(reread)(const T* L, int64_t K, int64_t ld, const int64_t* rows, int64_
    columns one gather: families that merge often sit side by side, and a gather costs several times a load. */
 int64_t NAME(shrink)(const T* L, int64_t K, int64_t ld, const int64_t* rows, int64_t n, const int64_t* cols,
                      int64_t m, const int64_t* first, const int64_t* length, int64_t runs, const T* penalty,
-                     int64_t* best, double* logit, double* rest, double* anchor, double limit, int64_t* again) {
+                     int64_t* best, double* logit, double* rest, double* anchor, int64_t ks, double limit,
+                     int64_t* again) {
   /* terms below e^-87 (float) or e^-708 (double) were computed at that floor; a rescaling by e^gap must keep them
      far below the c' term, even summed over tens of thousands of clusters */
   const double max_gap = sizeof(T) == 4 ? 50. : 500.;
   int64_t count = 0;
   for (int64_t i = 0; i < n; i++) {
     if (i + 16 < n) {  /* rows far apart in memory, and so are their answers: ask for those well ahead... */
-      int64_t q = rows[i + 16];
+      int64_t q = rows[i + 16] * ks;
       __builtin_prefetch(best + q); __builtin_prefetch(logit + q);
       __builtin_prefetch(rest + q, 1); __builtin_prefetch(anchor + q);
     }
     if (i + 8 < n) {  /* ... and for the values each will read (measured) */
       const T* ahead = L + rows[i + 8] * ld;
-      if (penalty[best[rows[i + 8]]] != 0)  /* it will look for its new c': all of it */
+      if (penalty[best[rows[i + 8] * ks]] != 0)  /* it will look for its new c': all of it */
         for (int64_t j = 0; j < K; j += 64 / sizeof(T)) __builtin_prefetch(ahead + j, 0, 2);
       else {
         for (int64_t j = 0; j < m; j++) __builtin_prefetch(ahead + cols[j], 0, 2);
@@ -175,9 +180,9 @@ int64_t NAME(shrink)(const T* L, int64_t K, int64_t ld, const int64_t* rows, int
           for (int64_t c = 0; c < length[j]; c += 64 / sizeof(T)) __builtin_prefetch(ahead + first[j] + c, 0, 2);
       }
     }
-    int64_t r = rows[i], c = best[r];
+    int64_t r = rows[i], at = r * ks, c = best[at];
     const T* x = L + r * ld;
-    T ref = (T)logit[r];
+    T ref = (T)logit[at];
     double s = 0;
     #pragma omp simd reduction(+:s)
     for (int64_t j = 0; j < m; j++) s += (double)NAME(exp)(x[cols[j]] - ref);
@@ -186,9 +191,9 @@ int64_t NAME(shrink)(const T* L, int64_t K, int64_t ld, const int64_t* rows, int
       #pragma omp simd reduction(+:s)
       for (int64_t k = 0; k < length[j]; k++) s += (double)NAME(exp)(run[k] - ref);
     }
-    double S = rest[r] - s;
-    if (!(S >= limit * anchor[r])) { again[count++] = r; continue; }
-    if (penalty[c] == 0) { rest[r] = S; continue; }
+    double S = rest[at] - s;
+    if (!(S >= limit * anchor[at])) { again[count++] = r; continue; }
+    if (penalty[c] == 0) { rest[at] = S; continue; }
     T top = -INFINITY;
     #pragma omp simd reduction(max:top)
     for (int64_t j = 0; j < K; j++) { T v = x[j] + penalty[j]; top = v > top ? v : top; }
@@ -197,7 +202,7 @@ int64_t NAME(shrink)(const T* L, int64_t K, int64_t ld, const int64_t* rows, int
     c = NAME(first_equal)(x, K, top);
     while (penalty[c] != 0 || x[c] != top) c++;
     double f = exp(gap);
-    best[r] = c; logit[r] = top; rest[r] = S * f; anchor[r] *= f;
+    best[at] = c; logit[at] = top; rest[at] = S * f; anchor[at] *= f;
   }
   return count;
 }
