@@ -226,7 +226,7 @@ class CpuKernels:
             rp = np.zeros(K)
             self.lib.reassignment_mass(_at(rows, s), e - s, _at(best), _at(rest), ks, w, _at(rp))
             return rp
-        return sum(_parts(len(rows), part, 1))
+        return sum(_parts(len(rows), part, _FAR_ROW // 4))  # a sample far away: a quarter of the trip a gather makes
 
 # %% ../nbs/00a_kernels.ipynb #kaa1b2c3
 @functools.cache
