@@ -159,14 +159,14 @@ def _cost(scattered: np.ndarray, length: np.ndarray) -> int:
 
 def shrink_cost(cols: np.ndarray  # the columns a shrink takes out of each row
                ) -> int:
-    "What `CpuKernels.shrink` costs per row for the columns `cols`, in values of a whole-row re-read."
+    "What a shrink of the compiled loops costs per row for the columns `cols`, in values of a whole-row re-read."
     if len(cols) < 2: return 8 * len(cols)
     scattered, _, length = split_runs(cols)
     return _cost(scattered, length)
 
 def reread_cost(K: int  # values per row
                ) -> int:
-    "What `CpuKernels.reread` costs per row, in the same unit: K, but never below what reaching a row far away costs."
+    "What a whole-row re-read costs per row, in the same unit: K, but never below what reaching a row far away costs."
     return max(K, 2 * _FAR_ROW)
 
 # %% ../nbs/00a_kernels.ipynb #k9f0a1b2
