@@ -137,9 +137,10 @@ def _row_stride(L: np.ndarray) -> int:
 
 def _spacing(*answers: np.ndarray) -> int:
     "Values from one sample's answer to the next, the same in every array of `answers` (8-byte values): 1 or 4."
-    ks = {a.strides[0] for a in answers}
-    if len(ks) != 1 or any(a.itemsize != 8 for a in answers): raise ValueError(f"the answers must be 8-byte values spaced alike, got strides {sorted(ks)}")
-    return ks.pop() // 8
+    step = answers[0].strides[0]
+    if any(a.strides[0] != step or a.itemsize != 8 for a in answers):
+        raise ValueError(f"the answers must be 8-byte values spaced alike, got strides {[a.strides[0] for a in answers]}")
+    return step // 8
 
 # %% ../nbs/00a_kernels.ipynb #e4f008ec
 LONG_RUN = 16  # neighbouring columns from which a vector loop beats gathering them (a float32 vector is 16 wide)
@@ -174,6 +175,7 @@ _P, _I = ctypes.c_void_p, ctypes.c_int64
 _SIGNATURES = {'first_pass': (_I, [_P, _I, _I, _I, _P, _P, _P, _P, _P]),
                'reread': (None, [_P, _I, _I, _P, _I, _P, _P, _P, _P, _P, _I]),
                'shrink': (_I, [_P, _I, _I, _P, _I, _P, _I, _P, _P, _I, _P, _P, _P, _P, _P, _I, ctypes.c_double, _P])}
+_NONE = np.empty(0, np.int64)  # no columns (never written)
 _SUFFIX = {np.dtype(np.float32): 'f32', np.dtype(np.float64): 'f64'}
 
 class CpuKernels:
@@ -203,28 +205,31 @@ class CpuKernels:
         "c'(x), L_c'(x), S(x) from the whole rows `rows`, outside `inside` (`best`, `logit`: c' of a group within it)."
         f, ld = self._loop('reread', L), _row_stride(L)
         penalty = np.where(inside, -np.inf, 0).astype(L.dtype)
-        ks = _spacing(best, logit, rest, anchor)
-        _parts(len(rows), lambda s, e: f(_at(L), L.shape[1], ld, _at(rows, s), e - s, _at(penalty),
-                                         _at(best), _at(logit), _at(rest), _at(anchor), ks), L.shape[1])
+        fixed = (*map(_at, (penalty, best, logit, rest, anchor)), _spacing(best, logit, rest, anchor))
+        X, R, step = _at(L), _at(rows), rows.strides[0]  # addresses once: each costs a microsecond or two
+        _parts(len(rows), lambda s, e: f(X, L.shape[1], ld, R + s * step, e - s, *fixed), L.shape[1])
 
     def shrink(self, L: np.ndarray, rows: np.ndarray, cols: np.ndarray, inside: np.ndarray, best, logit, rest,
                anchor, limit: float) -> np.ndarray:
         "Take the clusters `cols` out of S(x) for the samples `rows` (c' too, if it joined) where safe; return the others."
         f, ld = self._loop('shrink', L), _row_stride(L)
-        scattered, first, length = split_runs(cols)
-        penalty, again = np.where(inside, -np.inf, 0).astype(L.dtype), np.empty_like(rows)
-        ks = _spacing(best, logit, rest, anchor)
-        counts = _parts(len(rows), lambda s, e: (s, f(_at(L), L.shape[1], ld, _at(rows, s), e - s, _at(scattered),
-                        len(scattered), _at(first), _at(length), len(first), _at(penalty), _at(best), _at(logit),
-                        _at(rest), _at(anchor), ks, limit, _at(again, s))), _FAR_ROW + _cost(scattered, length))
+        cols = np.asarray(cols, dtype=np.int64)
+        scattered, first, length = (cols, _NONE, _NONE) if len(cols) < LONG_RUN else split_runs(cols)
+        again = np.empty_like(rows)
+        fixed = (_at(scattered), len(scattered), _at(first), _at(length), len(first), _at(inside.view(np.uint8)),
+                 *map(_at, (best, logit, rest, anchor)), _spacing(best, logit, rest, anchor), limit)
+        X, R, A, step = _at(L), _at(rows), _at(again), rows.strides[0]
+        counts = _parts(len(rows), lambda s, e: (s, f(X, L.shape[1], ld, R + s * step, e - s, *fixed, A + s * step)),
+                        _FAR_ROW + _cost(scattered, length))
         return np.concatenate([again[s:s + n] for s, n in counts])
 
     def reassignment_mass(self, rows: np.ndarray, best, rest, K: int, weight: np.ndarray | None = None) -> np.ndarray:
         "rp(c) = Σ w(x) p'(x) = Σ w(x)/S(x) over the samples `rows` whose c'(x) is c (every w(x) is 1 without `weight`)."
-        w, ks = None if weight is None else _at(weight), _spacing(best, rest)
+        w, B, S, ks = None if weight is None else _at(weight), _at(best), _at(rest), _spacing(best, rest)
+        R, step = _at(rows), rows.strides[0]
         def part(s, e):
             rp = np.zeros(K)
-            self.lib.reassignment_mass(_at(rows, s), e - s, _at(best), _at(rest), ks, w, _at(rp))
+            self.lib.reassignment_mass(R + s * step, e - s, B, S, ks, w, _at(rp))
             return rp
         return sum(_parts(len(rows), part, _FAR_ROW // 4))  # a sample far away: a quarter of the trip a gather makes
 

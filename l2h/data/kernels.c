@@ -150,14 +150,14 @@ void NAME(reread)(const T* L, int64_t K, int64_t ld, const int64_t* rows, int64_
 }
 
 /* The samples `rows` all lost some clusters to their group since their S was computed: the `m` columns `cols`, and
-   the long runs of columns [first[j], first[j] + length[j]), j < runs; `penalty` is -inf on G*'s clusters, 0 elsewhere.
+   the long runs of columns [first[j], first[j] + length[j]), j < runs; `inside` marks G*'s clusters.
    S loses those clusters' terms, each rounded once and summed in double. A sample whose c' joined G* takes the first
    maximum outside G* as its c', and S, rescaled to it, keeps the terms left: a pass of maxima over the row instead of
    a pass of exponentials. A sample whose S would fall below limit * anchor (or, rescaled, could hold terms that
    underflowed) goes to `again` to be re-read whole; how many is returned. Long runs are plain vector loops, scattered
    columns one gather: families that merge often sit side by side, and a gather costs several times a load. */
 int64_t NAME(shrink)(const T* L, int64_t K, int64_t ld, const int64_t* rows, int64_t n, const int64_t* cols,
-                     int64_t m, const int64_t* first, const int64_t* length, int64_t runs, const T* penalty,
+                     int64_t m, const int64_t* first, const int64_t* length, int64_t runs, const uint8_t* inside,
                      int64_t* best, double* logit, double* rest, double* anchor, int64_t ks, double limit,
                      int64_t* again) {
   /* terms below e^-87 (float) or e^-708 (double) were computed at that floor; a rescaling by e^gap must keep them
@@ -172,7 +172,7 @@ int64_t NAME(shrink)(const T* L, int64_t K, int64_t ld, const int64_t* rows, int
     }
     if (i + 8 < n) {  /* ... and for the values each will read (measured) */
       const T* ahead = L + rows[i + 8] * ld;
-      if (penalty[best[rows[i + 8] * ks]] != 0)  /* it will look for its new c': all of it */
+      if (inside[best[rows[i + 8] * ks]])  /* it will look for its new c': all of it */
         for (int64_t j = 0; j < K; j += 64 / sizeof(T)) __builtin_prefetch(ahead + j, 0, 2);
       else {
         for (int64_t j = 0; j < m; j++) __builtin_prefetch(ahead + cols[j], 0, 2);
@@ -193,14 +193,14 @@ int64_t NAME(shrink)(const T* L, int64_t K, int64_t ld, const int64_t* rows, int
     }
     double S = rest[at] - s;
     if (!(S >= limit * anchor[at])) { again[count++] = r; continue; }
-    if (penalty[c] == 0) { rest[at] = S; continue; }
+    if (!inside[c]) { rest[at] = S; continue; }
     T top = -INFINITY;
     #pragma omp simd reduction(max:top)
-    for (int64_t j = 0; j < K; j++) { T v = x[j] + penalty[j]; top = v > top ? v : top; }
+    for (int64_t j = 0; j < K; j++) { T v = inside[j] ? -INFINITY : x[j]; top = v > top ? v : top; }
     double gap = (double)ref - (double)top;
     if (!(gap <= max_gap)) { again[count++] = r; continue; }
     c = NAME(first_equal)(x, K, top);
-    while (penalty[c] != 0 || x[c] != top) c++;
+    while (inside[c] || x[c] != top) c++;
     double f = exp(gap);
     best[at] = c; logit[at] = top; rest[at] = S * f; anchor[at] *= f;
   }
