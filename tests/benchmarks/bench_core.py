@@ -7,7 +7,7 @@
     python tests/benchmarks/bench_core.py --caterpillar 21841                   # the deepest tree: record, save, load
 
 Prints: the time of one `logits.max(1)` pass (NumPy on the array, torch on the same memory), the time of L2H and the
-ratio (goal: ≤ 10), the extra peak memory of L2H as a share of the logits (goal: ≤ 0.5), time per sample at growing N
+ratio (goal: ≤ 8, issue 14; ≤ 10 before), the extra peak memory of L2H as a share of the logits (goal: ≤ 0.5), time per sample at growing N
 (goal: flat, i.e. linear in N), and the plain reference's time at a size it can finish.
 """
 import argparse
@@ -99,7 +99,7 @@ def main():
               f"{t_l2h / t_np:.1f}× NumPy's, {t_l2h / t_torch:.1f}× torch's")
     t_l2h, t_np, t_torch = min(rounds)
     print(f"best round: logits_to_hierarchy {t_l2h:.2f} s = {t_l2h / t_np:.1f}× the NumPy max pass, "
-          f"{t_l2h / t_torch:.1f}× torch's (goal ≤ 10×)")
+          f"{t_l2h / t_torch:.1f}× torch's (goal ≤ 8×)")
     print(f"extra peak memory (RSS): {extra / 2**20:.0f} MiB = {extra / L.nbytes:.3f}× the logits")
     print(f"root split: {len(h.merges[-1][0])} | {len(h.merges[-1][1])} clusters")
     if not a.skip_scaling and not a.device:
