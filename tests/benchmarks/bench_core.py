@@ -7,8 +7,8 @@
     python tests/benchmarks/bench_core.py --caterpillar 21841                   # the deepest tree: record, save, load
 
 Prints: the time of one `logits.max(1)` pass (NumPy on the array, torch on the same memory), the time of L2H and the
-ratio (goal: ≤ 8, issue 14; ≤ 10 before), the extra peak memory of L2H as a share of the logits (goal: ≤ 0.5), time per sample at growing N
-(goal: flat, i.e. linear in N), and the plain reference's time at a size it can finish.
+ratio (goal: ≤ 8, issue 14; ≤ 10 before), the extra peak memory of L2H as a share of the logits (goal: ≤ 0.5), time
+per sample at growing N (goal: flat, i.e. linear in N), and the plain reference's time at a size it can finish.
 """
 import argparse
 import sys
