@@ -454,9 +454,14 @@ def _partner(rp: np.ndarray, node_of: np.ndarray, size: np.ndarray, alive: np.nd
         first = int(np.argmax(alive))
         alive[g] = True
         return first, 0.
-    mass = np.bincount(node_of[touched], weights=rp[touched], minlength=len(size))  # rp lies outside G*, never in g
-    groups = np.flatnonzero(mass)  # in id order, which is list order
-    means = mass[groups] / size[groups]
+    if 32 * len(touched) < len(size):  # few groups got mass: sort them, rather than sum over all 2K − 1 nodes
+        groups, at = np.unique(node_of[touched], return_inverse=True)  # in id order, which is list order
+        mass = np.bincount(at, weights=rp[touched])
+    else:
+        mass = np.bincount(node_of[touched], weights=rp[touched], minlength=len(size))  # rp lies outside G*, never in g
+        groups = np.flatnonzero(mass)
+        mass = mass[groups]
+    means = mass / size[groups]  # the same sums either way: bincount adds each group's values in the same order
     return int(groups[first_best(means)]), float(means.max())
 
 # %% ../nbs/00_core.ipynb #e0335a9b
