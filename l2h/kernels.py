@@ -146,10 +146,14 @@ def _spacing(*answers: np.ndarray) -> int:
 LONG_RUN = 16  # neighbouring columns from which a vector loop beats gathering them (a float32 vector is 16 wide)
 _FAR_ROW = 256  # what reaching a row costs at all, in values of a re-read: its threads' share of the latency
 
+_NONE = np.empty(0, np.int64)  # no columns (never written)
+
 def split_runs(cols: np.ndarray  # distinct column indices, in any order
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     "`cols` as the columns to gather one by one, and the first column and length of each run of `LONG_RUN` or more."
-    c = np.sort(np.asarray(cols, dtype=np.int64))
+    c = np.asarray(cols, dtype=np.int64)
+    if len(c) < LONG_RUN: return c, _NONE, _NONE  # too few for a run: no need to sort them
+    c = np.sort(c)
     starts = np.flatnonzero(np.diff(c, prepend=-2) != 1)
     length = np.diff(np.append(starts, len(c)))
     long = length >= LONG_RUN
@@ -161,7 +165,6 @@ def _cost(scattered: np.ndarray, length: np.ndarray) -> int:
 def shrink_cost(cols: np.ndarray  # the columns a shrink takes out of each row
                ) -> int:
     "What a shrink of the compiled loops costs per row for the columns `cols`, in values of a whole-row re-read."
-    if len(cols) < 2: return 8 * len(cols)
     scattered, _, length = split_runs(cols)
     return _cost(scattered, length)
 
@@ -175,7 +178,6 @@ _P, _I = ctypes.c_void_p, ctypes.c_int64
 _SIGNATURES = {'first_pass': (_I, [_P, _I, _I, _I, _P, _P, _P, _P, _P]),
                'reread': (None, [_P, _I, _I, _P, _I, _P, _P, _P, _P, _P, _I]),
                'shrink': (_I, [_P, _I, _I, _P, _I, _P, _I, _P, _P, _I, _P, _P, _P, _P, _P, _I, ctypes.c_double, _P])}
-_NONE = np.empty(0, np.int64)  # no columns (never written)
 _SUFFIX = {np.dtype(np.float32): 'f32', np.dtype(np.float64): 'f64'}
 
 class CpuKernels:
@@ -213,8 +215,7 @@ class CpuKernels:
                anchor, limit: float) -> np.ndarray:
         "Take the clusters `cols` out of S(x) for the samples `rows` (c' too, if it joined) where safe; return the others."
         f, ld = self._loop('shrink', L), _row_stride(L)
-        cols = np.asarray(cols, dtype=np.int64)
-        scattered, first, length = (cols, _NONE, _NONE) if len(cols) < LONG_RUN else split_runs(cols)
+        scattered, first, length = split_runs(cols)
         again = np.empty_like(rows)
         fixed = (_at(scattered), len(scattered), _at(first), _at(length), len(first), _at(inside.view(np.uint8)),
                  *map(_at, (best, logit, rest, anchor)), _spacing(best, logit, rest, anchor), limit)
